@@ -1,0 +1,228 @@
+#include "coordinator/auth/token_service.h"
+
+#include <cstring>
+
+#include "coordinator/auth/user_directory.h"
+#include "shared/log/log.h"
+#include "shared/token/random.h"
+
+namespace keyhole::coord {
+
+// Immutable fields live in `base`; what changes on use is atomic, what changes on revocation is
+// written under mu_ held exclusively.
+struct TokenService::Entry {
+  explicit Entry(TokenRecord r)
+      : base(std::move(r)),
+        expires_ms(ToEpochMillis(base.expires_at)),
+        last_used_ms(base.last_used ? ToEpochMillis(*base.last_used) : 0),
+        revoked(base.revoked_at.has_value()) {}
+  TokenRecord base;
+  std::atomic<int64_t> expires_ms;
+  std::atomic<int64_t> last_used_ms;  // 0: never used
+  std::atomic<bool> revoked;
+  std::atomic<bool> dirty{false};
+};
+
+size_t TokenService::DigestHash::operator()(const TokenDigest& d) const noexcept {
+  size_t h;
+  std::memcpy(&h, d.data(), sizeof h);  // the digest is uniformly distributed already
+  return h;
+}
+
+Status TokenService::Load() {
+  auto tokens = store_.LoadTokens();
+  if (!tokens.ok()) return tokens.status();
+  std::unique_lock lock(mu_);
+  for (TokenRecord& t : *tokens) Insert(std::move(t));
+  return Status::Ok();
+}
+
+void TokenService::Insert(TokenRecord record) {
+  auto e = std::make_shared<Entry>(std::move(record));
+  by_seq_[e->base.seq] = e;
+  by_id_[e->base.id] = e;
+  by_digest_[e->base.digest] = e;
+}
+
+TokenRecord TokenService::Snapshot(const Entry& e) const {
+  TokenRecord r = e.base;
+  r.expires_at = FromEpochMillis(e.expires_ms.load(std::memory_order_relaxed));
+  int64_t used = e.last_used_ms.load(std::memory_order_relaxed);
+  r.last_used = used ? std::optional(FromEpochMillis(used)) : std::nullopt;
+  return r;
+}
+
+StatusOr<Principal> TokenService::Authenticate(std::string_view secret, AuthFailure* why) {
+  auto fail = [why](AuthFailure f) {
+    if (why) *why = f;
+    return UnauthenticatedError("Invalid token provided");
+  };
+  if (!TokenCodec::Parse(secret)) return fail(AuthFailure::kMalformed);
+  const TokenDigest digest = TokenCodec::Digest(secret);
+  EntryPtr e;
+  {
+    std::shared_lock lock(mu_);
+    auto it = by_digest_.find(digest);
+    if (it == by_digest_.end()) return fail(AuthFailure::kUnknown);
+    e = it->second;
+  }
+  if (!TokenCodec::Equal(e->base.digest, digest)) return fail(AuthFailure::kUnknown);
+
+  const WallTime now = clock_.Now();
+  std::optional<OwnerInfo> owner = owners_.LookupOwner(e->base.owner_kind, e->base.owner_id);
+  TokenState state{FromEpochMillis(e->expires_ms.load(std::memory_order_relaxed)),
+                   e->revoked.load(std::memory_order_acquire)};
+  switch (policy_.Evaluate(state, owner && owner->active, now)) {
+    case TokenVerdict::kRevoked:
+      return fail(AuthFailure::kRevoked);
+    case TokenVerdict::kExpired:
+      if (Status s = RevokeEntry(e, kRevokedInactivity); !s.ok()) LogError("revoking an idle token: " + s.message());
+      return fail(AuthFailure::kExpired);
+    case TokenVerdict::kOwnerInactive:
+      return fail(owner ? AuthFailure::kOwnerInactive : AuthFailure::kOwnerMissing);
+    case TokenVerdict::kAccept:
+      break;
+  }
+  e->expires_ms.store(ToEpochMillis(policy_.ExpiryAfterUse(now)), std::memory_order_relaxed);
+  e->last_used_ms.store(ToEpochMillis(now), std::memory_order_relaxed);
+  if (!e->dirty.exchange(true, std::memory_order_acq_rel)) {
+    std::lock_guard lock(dirty_mu_);
+    dirty_.push_back(e);
+  }
+  return Principal{e->base.owner_kind, e->base.owner_id, e->base.id, owner->super_admin};
+}
+
+StatusOr<CreatedToken> TokenService::Create(OwnerKind kind, const std::string& owner_id, std::string name,
+                                            std::string client_name) {
+  std::lock_guard w(write_mu_);
+  CreatedToken out;
+  out.secret = TokenCodec::Generate(kind == OwnerKind::kUser ? TokenKind::kUser : TokenKind::kAgent);
+  TokenRecord& r = out.record;
+  r.id = NewId("00T");
+  r.name = std::move(name);
+  r.owner_kind = kind;
+  r.owner_id = owner_id;
+  r.client_name = std::move(client_name);
+  r.digest = TokenCodec::Digest(out.secret);
+  r.created = clock_.Now();
+  r.expires_at = policy_.ExpiryAfterUse(r.created);
+  Status s = store_.InsertToken(r);
+  if (!s.ok()) return s;
+  std::unique_lock lock(mu_);
+  Insert(r);
+  return out;
+}
+
+StatusOr<TokenRecord> TokenService::Get(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || it->second->revoked.load()) return NotFoundError(id);
+  return Snapshot(*it->second);
+}
+
+TokenPage TokenService::List(const TokenQuery& query) const {
+  TokenPage page;
+  std::string q = LowerAscii(query.q);
+  auto matches = [&q](const std::string& field) {
+    return field.size() >= q.size() && LowerAscii(std::string_view(field).substr(0, q.size())) == q;
+  };
+  std::shared_lock lock(mu_);
+  for (auto it = by_seq_.upper_bound(query.after_seq); it != by_seq_.end(); ++it) {
+    const Entry& e = *it->second;
+    if (!query.include_revoked && e.revoked.load()) continue;
+    if (query.owner_id && e.base.owner_id != *query.owner_id) continue;
+    if (!q.empty() && !matches(e.base.name) && !matches(e.base.client_name)) continue;
+    if (page.tokens.size() == query.limit) {
+      page.next_after = page.tokens.back().seq;
+      break;
+    }
+    page.tokens.push_back(Snapshot(e));
+  }
+  return page;
+}
+
+size_t TokenService::CountActive(const std::string& owner_id) const {
+  std::shared_lock lock(mu_);
+  size_t n = 0;
+  for (const auto& [id, e] : by_id_) n += (e->base.owner_id == owner_id && !e->revoked.load());
+  return n;
+}
+
+Status TokenService::RevokeEntry(const EntryPtr& e, std::string_view reason) {
+  std::lock_guard w(write_mu_);
+  if (e->revoked.load()) return Status::Ok();
+  WallTime now = clock_.Now();
+  Status s = store_.RevokeToken(e->base.id, now, reason);
+  if (!s.ok()) return s;
+  std::unique_lock lock(mu_);
+  e->base.revoked_at = now;
+  e->base.revoked_reason = std::string(reason);
+  e->revoked.store(true, std::memory_order_release);
+  LogInfo("token " + e->base.id + " revoked (" + std::string(reason) + ")");
+  return Status::Ok();
+}
+
+Status TokenService::Revoke(const std::string& id, std::string_view reason) {
+  EntryPtr e;
+  {
+    std::shared_lock lock(mu_);
+    auto it = by_id_.find(id);
+    if (it == by_id_.end() || it->second->revoked.load()) return NotFoundError(id);
+    e = it->second;
+  }
+  return RevokeEntry(e, reason);
+}
+
+void TokenService::ForgetOwner(const std::string& owner_id) {
+  std::lock_guard w(write_mu_);
+  WallTime now = clock_.Now();
+  std::unique_lock lock(mu_);
+  for (auto& [id, e] : by_id_) {
+    if (e->base.owner_id != owner_id || e->revoked.load()) continue;
+    e->base.revoked_at = now;
+    e->base.revoked_reason = std::string(kRevokedOwnerDeleted);
+    e->revoked.store(true, std::memory_order_release);
+  }
+}
+
+StatusOr<size_t> TokenService::FlushUsage() {
+  std::vector<EntryPtr> batch;
+  {
+    std::lock_guard lock(dirty_mu_);
+    batch.swap(dirty_);
+  }
+  if (batch.empty()) return size_t{0};
+  std::vector<TokenUse> uses;
+  uses.reserve(batch.size());
+  for (const EntryPtr& e : batch) {
+    // Clear first: a use racing with this flush marks the entry dirty again for the next one.
+    e->dirty.store(false, std::memory_order_release);
+    uses.push_back({e->base.id, FromEpochMillis(e->last_used_ms.load()), FromEpochMillis(e->expires_ms.load())});
+  }
+  Status s = store_.RecordTokenUses(uses);
+  if (!s.ok()) {
+    // Keep them for the next attempt.
+    std::lock_guard lock(dirty_mu_);
+    for (const EntryPtr& e : batch) {
+      if (!e->dirty.exchange(true)) dirty_.push_back(e);
+    }
+    return s;
+  }
+  return uses.size();
+}
+
+size_t TokenService::RevokeIdle() {
+  const int64_t now = ToEpochMillis(clock_.Now());
+  std::vector<EntryPtr> idle;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [id, e] : by_id_) {
+      if (!e->revoked.load() && e->expires_ms.load() < now) idle.push_back(e);
+    }
+  }
+  size_t n = 0;
+  for (const EntryPtr& e : idle) n += RevokeEntry(e, kRevokedInactivity).ok();
+  return n;
+}
+
+}  // namespace keyhole::coord

@@ -1,0 +1,100 @@
+// TokenService: every API token the coordinator knows, users' and agents' alike, and the one
+// place that decides whether a presented secret authenticates (TokenPolicy).
+//
+// Hot path: Authenticate() hashes the secret, looks it up under a shared lock and slides the
+// expiry with atomics; it touches the disk only in the rare event that a token must be revoked
+// for inactivity. Last use is kept in memory and written in batches by FlushUsage() (called about
+// once a second and at shutdown). Creations and revocations are durable before they return.
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "coordinator/auth/principal.h"
+#include "coordinator/store/store.h"
+#include "shared/clock/clock.h"
+#include "shared/token/token_policy.h"
+
+namespace keyhole::coord {
+
+struct CreatedToken {
+  TokenRecord record;
+  std::string secret;  // shown once, never stored
+};
+
+struct TokenQuery {
+  std::optional<std::string> owner_id;  // only this owner's tokens
+  std::string q;                        // prefix of name or clientName (any case)
+  bool include_revoked = false;
+  int64_t after_seq = 0;
+  size_t limit = 20;
+};
+
+struct TokenPage {
+  std::vector<TokenRecord> tokens;
+  std::optional<int64_t> next_after;
+};
+
+// Why an authentication failed; all of them answer the same 401 to the caller.
+enum class AuthFailure { kMalformed, kUnknown, kRevoked, kExpired, kOwnerInactive, kOwnerMissing };
+
+class TokenService {
+ public:
+  TokenService(Store& store, const Clock& clock, const OwnerDirectory& owners, TokenPolicy policy = TokenPolicy())
+      : store_(store), clock_(clock), owners_(owners), policy_(policy) {}
+
+  Status Load();
+
+  // `secret` is the raw token from "SSWS <token>". On failure, *why (if given) says which rule refused.
+  StatusOr<Principal> Authenticate(std::string_view secret, AuthFailure* why = nullptr);
+
+  StatusOr<CreatedToken> Create(OwnerKind kind, const std::string& owner_id, std::string name, std::string client_name);
+  // Active tokens only: a revoked token answers NotFound, as Okta's does.
+  StatusOr<TokenRecord> Get(const std::string& id) const;
+  TokenPage List(const TokenQuery& query) const;
+  Status Revoke(const std::string& id, std::string_view reason = kRevokedExplicitly);
+  // Mirrors in memory what Store::DeleteUser did on disk.
+  void ForgetOwner(const std::string& owner_id);
+  size_t CountActive(const std::string& owner_id) const;
+
+  // Writes pending last-use times; returns how many tokens were written.
+  StatusOr<size_t> FlushUsage();
+  // Revokes (reason INACTIVITY) every active token idle past its expiry; returns how many.
+  size_t RevokeIdle();
+
+  const TokenPolicy& policy() const { return policy_; }
+
+ private:
+  struct Entry;
+  struct DigestHash {
+    size_t operator()(const TokenDigest& d) const noexcept;
+  };
+  using EntryPtr = std::shared_ptr<Entry>;
+
+  TokenRecord Snapshot(const Entry& e) const;  // REQUIRES: mu_ held
+  void Insert(TokenRecord record);             // REQUIRES: mu_ held exclusively
+  Status RevokeEntry(const EntryPtr& e, std::string_view reason);
+
+  Store& store_;
+  const Clock& clock_;
+  const OwnerDirectory& owners_;
+  const TokenPolicy policy_;
+
+  std::mutex write_mu_;  // serializes creations and revocations, with their disk writes
+  mutable std::shared_mutex mu_;
+  std::map<int64_t, EntryPtr> by_seq_;                          // GUARDED_BY(mu_)
+  std::unordered_map<std::string, EntryPtr> by_id_;             // GUARDED_BY(mu_)
+  std::unordered_map<TokenDigest, EntryPtr, DigestHash> by_digest_;  // GUARDED_BY(mu_)
+
+  std::mutex dirty_mu_;
+  std::vector<EntryPtr> dirty_;  // GUARDED_BY(dirty_mu_): used since the last flush
+};
+
+}  // namespace keyhole::coord

@@ -1,0 +1,70 @@
+#include "coordinator/config/coordinator_config.h"
+
+#include <charconv>
+#include <toml++/toml.h>
+
+namespace keyhole::coord {
+
+Status LoadConfigFile(const std::string& path, CoordinatorConfig& c) {
+  toml::table root;
+  try {
+    // Debian's toml++ is built with exceptions: a parse error throws. It stops here.
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& err) {
+    return InvalidArgumentError(path + ":" + std::to_string(err.source().begin.line) + ": " +
+                                std::string(err.description()));
+  }
+  Status status;
+  auto unknown = [&](const std::string& key) {
+    if (status.ok()) status = InvalidArgumentError(path + ": unknown key " + key);
+  };
+  for (const auto& [section, node] : root) {
+    const toml::table* t = node.as_table();
+    if (!t) {
+      unknown(std::string(section.str()));
+      continue;
+    }
+    for (const auto& [key, value] : *t) {
+      std::string name = std::string(section.str()) + "." + std::string(key.str());
+      auto str = [&](std::string& out) {
+        if (auto v = value.value<std::string>()) out = *v;
+        else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be a string");
+      };
+      auto num = [&](auto& out) {
+        if (auto v = value.value<int64_t>(); v && *v >= 0) out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+        else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be a non-negative integer");
+      };
+      if (name == "server.listen") str(c.listen);
+      else if (name == "server.public_url") str(c.public_url);
+      else if (name == "server.tls_cert") str(c.tls_cert_file);
+      else if (name == "server.tls_key") str(c.tls_key_file);
+      else if (name == "server.threads") num(c.threads);
+      else if (name == "server.max_connections") num(c.max_connections);
+      else if (name == "server.plain_http") {
+        if (auto v = value.value<bool>()) c.plain_http = *v;
+        else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be true or false");
+      } else if (name == "log.level") str(c.log_level);
+      else if (name == "store.data_dir") str(c.data_dir);
+      else unknown(name);
+    }
+  }
+  return status;
+}
+
+Status SplitHostPort(const std::string& listen, std::string* host, uint16_t* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return InvalidArgumentError("--listen wants HOST:PORT, got " + listen);
+  std::string h = listen.substr(0, colon);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  std::string p = listen.substr(colon + 1);
+  unsigned v = 0;
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+  if (ec != std::errc() || ptr != p.data() + p.size() || v > 65535) {
+    return InvalidArgumentError("--listen: bad port in " + listen);
+  }
+  *host = h;
+  *port = static_cast<uint16_t>(v);
+  return Status::Ok();
+}
+
+}  // namespace keyhole::coord

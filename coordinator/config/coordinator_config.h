@@ -1,0 +1,31 @@
+// CoordinatorConfig: the coordinator's settings, from an optional TOML file (toml++) and then
+// the command line, which wins. See docs/CONFIG.md for every key.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "shared/errors/status.h"
+
+namespace keyhole::coord {
+
+struct CoordinatorConfig {
+  std::string data_dir;
+  std::string listen = "127.0.0.1:8443";
+  bool plain_http = false;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string public_url;  // base of the absolute URLs in Link headers, when behind a proxy
+  unsigned threads = 0;    // 0: one per core
+  size_t max_connections = 10000;
+  std::string log_level = "info";
+  std::chrono::milliseconds usage_flush_interval{1000};
+};
+
+// Reads `path` over the defaults in `config`. Unknown keys are an error, so typos do not pass.
+Status LoadConfigFile(const std::string& path, CoordinatorConfig& config);
+
+// "host:port", "[v6]:port"; port 0 allowed.
+Status SplitHostPort(const std::string& listen, std::string* host, uint16_t* port);
+
+}  // namespace keyhole::coord

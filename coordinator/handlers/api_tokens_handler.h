@@ -1,0 +1,33 @@
+// ApiTokensHandler: /api/v1/api-tokens. Listing, reading and revoking follow Okta; creating a
+// token by API (POST) is Keyhole's extension and answers with the secret, once.
+// Admins see and manage every token; a plain user only its own.
+#pragma once
+
+#include "coordinator/auth/token_service.h"
+#include "coordinator/auth/user_directory.h"
+#include "coordinator/http/router.h"
+
+namespace keyhole::coord {
+
+class ApiTokensHandler {
+ public:
+  static constexpr size_t kMaxActiveTokensPerUser = 100;
+
+  ApiTokensHandler(UserDirectory& users, TokenService& tokens) : users_(users), tokens_(tokens) {}
+  void Register(Router& router);
+
+ private:
+  Response List(Request& req);
+  Response Create(Request& req);
+  Response Get(Request& req);
+  Response Revoke(Request& req);
+  Response RevokeCurrent(Request& req);
+
+  // The token {apiTokenId} if the caller may see it; NotFound otherwise (no hint that it exists).
+  StatusOr<TokenRecord> Visible(const Request& req) const;
+
+  UserDirectory& users_;
+  TokenService& tokens_;
+};
+
+}  // namespace keyhole::coord

@@ -1,0 +1,126 @@
+#include "coordinator/http/api_pipeline.h"
+
+#include <strings.h>
+
+#include <atomic>
+
+#include "coordinator/http/api_error.h"
+#include "coordinator/http/url.h"
+#include "shared/clock/iso8601.h"
+#include "shared/token/random.h"
+
+namespace keyhole::coord {
+namespace {
+
+bool IsSafeHost(std::string_view host) {
+  if (host.empty() || host.size() > 255) return false;
+  for (char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == ':' || c == '[' || c == ']';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool AcceptsJson(const std::string* accept) {
+  if (accept == nullptr || accept->empty()) return true;
+  std::string a = *accept;
+  for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return a.find("application/json") != std::string::npos || a.find("*/*") != std::string::npos ||
+         a.find("application/*") != std::string::npos;
+}
+
+bool IsJsonContentType(const std::string* ct) {
+  if (ct == nullptr) return false;
+  std::string_view v = *ct;
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  constexpr std::string_view kJson = "application/json";
+  if (v.size() < kJson.size() || strncasecmp(v.data(), kJson.data(), kJson.size()) != 0) return false;
+  v.remove_prefix(kJson.size());
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  return v.empty() || v.front() == ';';
+}
+
+// The Date header changes once a second; format it once a second per thread.
+const std::string& CachedHttpDate(WallTime now) {
+  thread_local int64_t cached_second = -1;
+  thread_local std::string cached;
+  int64_t second = ToEpochMillis(now) / 1000;
+  if (second != cached_second) {
+    cached = FormatHttpDate(now);
+    cached_second = second;
+  }
+  return cached;
+}
+
+}  // namespace
+
+ApiPipeline::ApiPipeline(Router& router, TokenService& tokens, const Clock& clock, PipelineOptions options)
+    : router_(router), tokens_(tokens), clock_(clock), options_(std::move(options)) {
+  while (!options_.public_url.empty() && options_.public_url.back() == '/') options_.public_url.pop_back();
+}
+
+void ApiPipeline::AddPublicRoute(std::string method, std::string pattern) {
+  public_routes_.insert(method + " " + pattern);
+}
+
+std::string ApiPipeline::NewRequestId() const {
+  // A random per-thread prefix and a counter: unique and cheap (no CSPRNG call per request).
+  thread_local const std::string prefix = RandomBase62(12);
+  thread_local uint64_t counter = 0;
+  return prefix + std::to_string(++counter);
+}
+
+Response ApiPipeline::Finish(Response resp, const std::string& request_id) const {
+  resp.AddHeader("Date", CachedHttpDate(clock_.Now()));
+  resp.AddHeader("X-Okta-Request-Id", request_id);
+  // Responses may carry secrets (a new token) or personal data: never cache them.
+  resp.AddHeader("Cache-Control", "no-cache, no-store");
+  resp.AddHeader("X-Content-Type-Options", "nosniff");
+  return resp;
+}
+
+Response ApiPipeline::Handle(Request& req) const {
+  req.request_id = NewRequestId();
+  return Finish(Dispatch(req), req.request_id);
+}
+
+Response ApiPipeline::Dispatch(Request& req) const {
+  std::string_view target = req.target;
+  size_t qmark = target.find('?');
+  req.path = std::string(target.substr(0, qmark));
+  if (req.path.empty() || req.path.front() != '/') return NotFoundRoute();
+  if (qmark != std::string_view::npos) {
+    auto query = ParseQuery(target.substr(qmark + 1));
+    if (!query) return OktaError(400, "E0000001", "Api validation failed: query", {"query: malformed percent-encoding"});
+    req.query = std::move(*query);
+  }
+  if (!options_.public_url.empty()) {
+    req.base_url = options_.public_url;
+  } else {
+    const std::string* host = req.Header("Host");
+    req.base_url = std::string(req.tls ? "https://" : "http://") + (host && IsSafeHost(*host) ? *host : "localhost");
+  }
+  if (!AcceptsJson(req.Header("Accept"))) return NotAcceptable();
+
+  RouteMatch match = router_.Match(req.method, req.path);
+  const bool is_public = match.handler && public_routes_.count(req.method + " " + match.pattern) > 0;
+  if (!is_public) {
+    const std::string* auth = req.Header("Authorization");
+    constexpr std::string_view kScheme = "SSWS ";
+    if (auth == nullptr || auth->size() <= kScheme.size() || strncasecmp(auth->data(), kScheme.data(), kScheme.size()) != 0) {
+      return InvalidToken();
+    }
+    auto principal = tokens_.Authenticate(std::string_view(*auth).substr(kScheme.size()));
+    if (!principal.ok()) return InvalidToken();
+    req.principal = std::move(principal).value();
+  }
+  if (!match.handler) return match.path_known ? MethodNotAllowed(match.allow) : NotFoundRoute();
+  if (!req.body.empty() && !IsJsonContentType(req.Header("Content-Type"))) return UnsupportedMediaType();
+  req.params = std::move(match.params);
+  Response resp = (*match.handler)(req);
+  if (req.method == "HEAD") resp.body.clear();
+  return resp;
+}
+
+}  // namespace keyhole::coord

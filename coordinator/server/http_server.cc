@@ -1,0 +1,372 @@
+#include "coordinator/server/http_server.h"
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "coordinator/http/api_error.h"
+#include "coordinator/http/api_pipeline.h"
+#include "shared/log/log.h"
+
+namespace keyhole::coord {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+bool IsHarmless(const beast::error_code& ec) {
+  return ec == asio::error::operation_aborted || ec == http::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == ssl::error::stream_truncated || ec == beast::error::timeout ||
+         ec == asio::error::broken_pipe;
+}
+
+class SessionBase;
+
+// One worker: an io_context on its own thread, its acceptor, and the sessions living on it.
+// Only the worker's thread touches `sessions` and `stopping`.
+// Member order matters: destroying `ioc` destroys pending handlers and so sessions, which
+// unregister themselves from `sessions`; that set must outlive the io_context.
+struct Worker {
+  std::unordered_set<SessionBase*> sessions;
+  bool stopping = false;
+  asio::io_context ioc{1};
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::thread thread;
+};
+
+struct Shared {
+  ApiPipeline& pipeline;
+  const ServerOptions& options;
+  ssl::context* tls;  // null for plain HTTP
+  std::atomic<size_t> connections{0};
+};
+
+class SessionBase {
+ public:
+  SessionBase(Worker& w, Shared& s) : worker_(w), shared_(s) {
+    worker_.sessions.insert(this);
+    shared_.connections.fetch_add(1, std::memory_order_relaxed);
+  }
+  virtual ~SessionBase() {
+    worker_.sessions.erase(this);
+    shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // Called on the worker thread at shutdown: close now if idle, else after the current response.
+  virtual void Drain() = 0;
+
+ protected:
+  Worker& worker_;
+  Shared& shared_;
+};
+
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  template <class... Args>
+  Session(Worker& w, Shared& s, std::string peer_ip, Args&&... args)
+      : SessionBase(w, s), stream_(std::forward<Args>(args)...), peer_ip_(std::move(peer_ip)) {}
+
+  void Start() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(shared_.options.request_timeout);
+      stream_.async_handshake(ssl::stream_base::server,
+                              beast::bind_front_handler(&Session::OnHandshake, this->shared_from_this()));
+    } else {
+      DoRead();
+    }
+  }
+
+  void Drain() override {
+    draining_ = true;
+    if (idle_) beast::get_lowest_layer(stream_).cancel();
+  }
+
+ private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) return Fail(ec, "tls handshake");
+    DoRead();
+  }
+
+  void DoRead() {
+    if (draining_ || worker_.stopping) return DoClose();
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(shared_.options.header_limit));
+    parser_->body_limit(shared_.options.body_limit);
+    idle_ = true;
+    beast::get_lowest_layer(stream_).expires_after(requests_ == 0 ? shared_.options.request_timeout
+                                                                   : shared_.options.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, this->shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    idle_ = false;
+    if (ec) return OnReadError(ec);
+    auto& req = parser_->get();
+    if (auto cl = parser_->content_length(); cl && *cl > shared_.options.body_limit) {
+      return Reject(PayloadTooLarge(shared_.options.body_limit));
+    }
+    if (beast::iequals(req[http::field::expect], "100-continue")) {
+      // Tell a client that waits before sending its body (curl does, above 1 KiB) to go ahead.
+      continue_.emplace(http::status::continue_, req.version());
+      beast::get_lowest_layer(stream_).expires_after(shared_.options.request_timeout);
+      return http::async_write(stream_, *continue_, beast::bind_front_handler(&Session::OnContinue, this->shared_from_this()));
+    }
+    ReadBody();
+  }
+
+  void OnContinue(beast::error_code ec, size_t) {
+    if (ec) return Fail(ec, "write 100-continue");
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (parser_->is_done()) return OnRequest();
+    beast::get_lowest_layer(stream_).expires_after(shared_.options.request_timeout);
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, this->shared_from_this()));
+  }
+
+  void OnBody(beast::error_code ec, size_t) {
+    if (ec) return OnReadError(ec);
+    OnRequest();
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::body_limit) return Reject(PayloadTooLarge(shared_.options.body_limit));
+    if (ec == http::error::header_limit) {
+      return Reject(OktaError(431, "KH0000003", "Request header fields too large.",
+                              {"headers: at most " + std::to_string(shared_.options.header_limit) + " bytes"}));
+    }
+    if (ec == http::error::end_of_stream || IsHarmless(ec)) return DoClose();
+    // Anything else is a malformed request: answer once, then close.
+    return Reject(OktaError(400, "E0000003", "The request body was not well-formed.", {"http: " + ec.message()}));
+  }
+
+  // An answer to a request we will not process further; the connection closes after it.
+  void Reject(Response resp) {
+    keep_alive_ = false;
+    Send(shared_.pipeline.Finish(std::move(resp), shared_.pipeline.NewRequestId()), 11);
+  }
+
+  void OnRequest() {
+    ++requests_;
+    auto msg = parser_->release();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    req.headers.reserve(16);
+    for (const auto& field : msg) req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    req.body = std::move(msg.body());
+    req.peer_ip = peer_ip_;
+    req.tls = kTls;
+    keep_alive_ = msg.keep_alive() && !draining_ && !worker_.stopping;
+    Response resp = shared_.pipeline.Handle(req);
+    Send(std::move(resp), msg.version());
+  }
+
+  void Send(Response resp, unsigned version) {
+    auto out = std::make_shared<http::response<http::string_body>>();
+    out->version(version);
+    out->result(static_cast<unsigned>(resp.status));
+    out->set(http::field::server, "Keyhole");
+    for (auto& [k, v] : resp.headers) out->insert(k, v);
+    out->body() = std::move(resp.body);
+    out->keep_alive(keep_alive_);
+    out->prepare_payload();
+    response_ = out;
+    beast::get_lowest_layer(stream_).expires_after(shared_.options.request_timeout);
+    http::async_write(stream_, *out, beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t) {
+    response_.reset();
+    if (ec) return Fail(ec, "write");
+    if (!keep_alive_) return DoClose();
+    DoRead();
+  }
+
+  void DoClose() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->stream_).socket().close(ignored);
+      });
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream_.socket().close(ignored);
+    }
+  }
+
+  void Fail(beast::error_code ec, const char* what) {
+    if (!IsHarmless(ec)) LogDebug(std::string("connection from ") + peer_ip_ + ": " + what + ": " + ec.message());
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().close(ignored);
+  }
+
+  Stream stream_;
+  std::string peer_ip_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::empty_body>> continue_;
+  std::shared_ptr<void> response_;
+  bool keep_alive_ = true;
+  bool idle_ = false;
+  bool draining_ = false;
+  uint64_t requests_ = 0;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(ApiPipeline& p, ServerOptions o) : options(std::move(o)), shared{p, options, nullptr, {}} {}
+
+  void Accept(Worker& w) {
+    w.acceptor->async_accept(w.ioc, [this, &w](beast::error_code ec, tcp::socket socket) { OnAccept(w, ec, std::move(socket)); });
+  }
+
+  void OnAccept(Worker& w, beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || w.stopping) return;
+      LogWarning("accept: " + ec.message());
+      // Out of descriptors, say: back off briefly rather than spin.
+      auto timer = std::make_shared<asio::steady_timer>(w.ioc, std::chrono::milliseconds(50));
+      timer->async_wait([this, &w, timer](beast::error_code) {
+        if (!w.stopping) Accept(w);
+      });
+      return;
+    }
+    if (shared.connections.load(std::memory_order_relaxed) >= options.max_connections) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      return Accept(w);
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::string peer = socket.remote_endpoint(ignored).address().to_string();
+    if (shared.tls) {
+      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(w, shared, std::move(peer), std::move(socket),
+                                                                      *shared.tls)
+          ->Start();
+    } else {
+      std::make_shared<Session<beast::tcp_stream>>(w, shared, std::move(peer), std::move(socket))->Start();
+    }
+    Accept(w);
+  }
+
+  ServerOptions options;
+  Shared shared;
+  std::unique_ptr<ssl::context> tls;
+  std::vector<std::unique_ptr<Worker>> workers;
+  uint16_t port = 0;
+  bool stopped = false;
+};
+
+HttpServer::HttpServer(ApiPipeline& pipeline, ServerOptions options)
+    : impl_(std::make_unique<Impl>(pipeline, std::move(options))) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+Status HttpServer::Start() {
+  Impl& m = *impl_;
+  if (m.options.tls) {
+    m.tls = std::make_unique<ssl::context>(ssl::context::tls_server);
+    m.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+    SSL_CTX_set_min_proto_version(m.tls->native_handle(), TLS1_2_VERSION);
+    beast::error_code ec;
+    m.tls->use_certificate_chain_file(m.options.tls_cert_file, ec);
+    if (ec) return InvalidArgumentError("TLS certificate " + m.options.tls_cert_file + ": " + ec.message());
+    m.tls->use_private_key_file(m.options.tls_key_file, ssl::context::pem, ec);
+    if (ec) return InvalidArgumentError("TLS key " + m.options.tls_key_file + ": " + ec.message());
+    if (SSL_CTX_check_private_key(m.tls->native_handle()) != 1) {
+      return InvalidArgumentError("TLS key does not match the certificate");
+    }
+    m.shared.tls = m.tls.get();
+  }
+
+  beast::error_code ec;
+  auto address = asio::ip::make_address(m.options.host, ec);
+  if (ec) return InvalidArgumentError("listen address " + m.options.host + ": " + ec.message());
+  unsigned threads = m.options.threads ? m.options.threads : std::max(1u, std::thread::hardware_concurrency());
+  uint16_t port = m.options.port;
+  for (unsigned i = 0; i < threads; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->acceptor = std::make_unique<tcp::acceptor>(w->ioc);
+    tcp::endpoint ep(address, port);
+    w->acceptor->open(ep.protocol(), ec);
+    if (!ec) w->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      int one = 1;
+      if (::setsockopt(w->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        return ErrnoToStatus(errno, "SO_REUSEPORT");
+      }
+    }
+    if (!ec) w->acceptor->bind(ep, ec);
+    if (!ec) w->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return UnavailableError("listen on " + m.options.host + ":" + std::to_string(port) + ": " + ec.message());
+    port = w->acceptor->local_endpoint().port();  // the first acceptor picks the ephemeral port
+    m.workers.push_back(std::move(w));
+  }
+  m.port = port;
+  for (auto& w : m.workers) {
+    Worker& worker = *w;
+    m.Accept(worker);
+    worker.thread = std::thread([&worker] {
+      for (;;) {
+        try {
+          worker.ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          // A handler threw: a bug. Log it and keep serving the other connections.
+          LogError(std::string("worker: unexpected exception: ") + e.what());
+        }
+      }
+    });
+  }
+  return Status::Ok();
+}
+
+void HttpServer::Stop() {
+  Impl& m = *impl_;
+  if (m.stopped) return;
+  m.stopped = true;
+  for (auto& w : m.workers) {
+    Worker* worker = w.get();
+    asio::post(worker->ioc, [worker] {
+      worker->stopping = true;
+      beast::error_code ignored;
+      worker->acceptor->close(ignored);
+      std::vector<SessionBase*> sessions(worker->sessions.begin(), worker->sessions.end());
+      for (SessionBase* s : sessions) s->Drain();
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + m.options.drain_timeout;
+  for (auto& w : m.workers) {
+    while (!w->ioc.stopped() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    w->ioc.stop();
+    if (w->thread.joinable()) w->thread.join();
+  }
+  m.workers.clear();
+}
+
+}  // namespace keyhole::coord

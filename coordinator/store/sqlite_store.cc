@@ -1,0 +1,252 @@
+// SqliteStore: Store on an embedded SQLite database (WAL, synchronous=FULL), one connection
+// behind a mutex. Writes are rare (creations, revocations, lifecycle, batched token use), so a
+// single connection is plenty; reads happen at start-up, when services load their working set.
+#include <mutex>
+
+#include "coordinator/store/sqlite_db.h"
+#include "coordinator/store/store.h"
+
+namespace keyhole::coord {
+namespace {
+
+// Each entry migrates from user_version == index to index + 1. Append only.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE users (
+  seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+  id             TEXT NOT NULL UNIQUE,
+  login_key      TEXT NOT NULL UNIQUE,   -- lower-cased login
+  status         TEXT NOT NULL,
+  created        INTEGER NOT NULL,       -- epoch milliseconds, UTC
+  activated      INTEGER,
+  status_changed INTEGER NOT NULL,
+  last_updated   INTEGER NOT NULL,
+  profile        TEXT NOT NULL,          -- JSON object
+  super_admin    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE api_tokens (
+  seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+  id             TEXT NOT NULL UNIQUE,
+  digest         TEXT NOT NULL UNIQUE,   -- SHA-256 of the secret, hex; the secret is never stored
+  name           TEXT NOT NULL,
+  owner_kind     TEXT NOT NULL,
+  owner_id       TEXT NOT NULL,
+  client_name    TEXT NOT NULL,
+  created        INTEGER NOT NULL,
+  expires_at     INTEGER NOT NULL,
+  last_used      INTEGER,
+  revoked_at     INTEGER,
+  revoked_reason TEXT
+);
+CREATE INDEX api_tokens_owner ON api_tokens(owner_id);
+)sql",
+};
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::optional<int64_t> OptMillis(const std::optional<WallTime>& t) {
+  return t ? std::optional<int64_t>(ToEpochMillis(*t)) : std::nullopt;
+}
+
+std::optional<WallTime> OptTime(std::optional<int64_t> ms) {
+  return ms ? std::optional<WallTime>(FromEpochMillis(*ms)) : std::nullopt;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+
+  Status Migrate() {
+    std::lock_guard lock(mu_);
+    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+      Status s = db_->Exec(pragma);
+      if (!s.ok()) return s;
+    }
+    Statement v(db_->handle(), "PRAGMA user_version");
+    int64_t version = v.Step() ? v.Int(0) : 0;
+    constexpr int64_t kLatest = std::size(kMigrations);
+    if (version > kLatest) {
+      return FailedPreconditionError("database schema version " + std::to_string(version) +
+                                     " is newer than this coordinator understands (" + std::to_string(kLatest) + ")");
+    }
+    for (; version < kLatest; ++version) {
+      Transaction tx(*db_);
+      Status s = db_->Exec(kMigrations[version]);
+      if (s.ok()) s = db_->Exec("PRAGMA user_version=" + std::to_string(version + 1));
+      if (s.ok()) s = tx.Commit();
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  StatusOr<std::vector<UserRecord>> LoadUsers() override {
+    std::lock_guard lock(mu_);
+    Statement q(db_->handle(),
+                "SELECT seq,id,status,created,activated,status_changed,last_updated,profile,super_admin "
+                "FROM users ORDER BY seq");
+    std::vector<UserRecord> out;
+    while (q.Step()) {
+      UserRecord u;
+      u.seq = q.Int(0);
+      u.id = q.Text(1);
+      u.status = ParseUserStatus(q.Text(2)).value_or(UserStatus::kDeprovisioned);
+      u.created = FromEpochMillis(q.Int(3));
+      u.activated = OptTime(q.OptionalInt(4));
+      u.status_changed = FromEpochMillis(q.Int(5));
+      u.last_updated = FromEpochMillis(q.Int(6));
+      u.profile = nlohmann::json::parse(q.Text(7), nullptr, false);
+      if (!u.profile.is_object()) return InternalError("corrupt profile for user " + u.id);
+      u.super_admin = q.Int(8) != 0;
+      out.push_back(std::move(u));
+    }
+    if (!q.status().ok()) return q.status();
+    return out;
+  }
+
+  StatusOr<std::vector<TokenRecord>> LoadTokens() override {
+    std::lock_guard lock(mu_);
+    Statement q(db_->handle(),
+                "SELECT seq,id,digest,name,owner_kind,owner_id,client_name,created,expires_at,last_used,"
+                "revoked_at,revoked_reason FROM api_tokens ORDER BY seq");
+    std::vector<TokenRecord> out;
+    while (q.Step()) {
+      TokenRecord t;
+      t.seq = q.Int(0);
+      t.id = q.Text(1);
+      auto digest = TokenCodec::DigestFromHex(q.Text(2));
+      if (!digest) return InternalError("corrupt digest for token " + t.id);
+      t.digest = *digest;
+      t.name = q.Text(3);
+      t.owner_kind = q.Text(4) == "AGENT" ? OwnerKind::kAgent : OwnerKind::kUser;
+      t.owner_id = q.Text(5);
+      t.client_name = q.Text(6);
+      t.created = FromEpochMillis(q.Int(7));
+      t.expires_at = FromEpochMillis(q.Int(8));
+      t.last_used = OptTime(q.OptionalInt(9));
+      t.revoked_at = OptTime(q.OptionalInt(10));
+      t.revoked_reason = q.Text(11);
+      out.push_back(std::move(t));
+    }
+    if (!q.status().ok()) return q.status();
+    return out;
+  }
+
+  Status InsertUser(UserRecord& u) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_->handle(),
+                "INSERT INTO users(id,login_key,status,created,activated,status_changed,last_updated,profile,"
+                "super_admin) VALUES(?,?,?,?,?,?,?,?,?)");
+    BindUser(q, u);
+    Status s = q.Run();
+    if (s.code() == StatusCode::kAlreadyExists) return AlreadyExistsError("login");
+    if (!s.ok()) return s;
+    u.seq = sqlite3_last_insert_rowid(db_->handle());
+    return Status::Ok();
+  }
+
+  Status UpdateUser(const UserRecord& u) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_->handle(),
+                "UPDATE users SET id=?1,login_key=?2,status=?3,created=?4,activated=?5,status_changed=?6,"
+                "last_updated=?7,profile=?8,super_admin=?9 WHERE id=?1");
+    BindUser(q, u);
+    Status s = q.Run();
+    if (s.code() == StatusCode::kAlreadyExists) return AlreadyExistsError("login");
+    if (s.ok() && sqlite3_changes(db_->handle()) == 0) return NotFoundError(u.id);
+    return s;
+  }
+
+  Status DeleteUser(const std::string& id, WallTime at) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(*db_);
+    if (!tx.status().ok()) return tx.status();
+    Statement revoke(db_->handle(),
+                     "UPDATE api_tokens SET revoked_at=?1, revoked_reason=?2 WHERE owner_id=?3 AND revoked_at IS NULL");
+    revoke.Bind(1, ToEpochMillis(at)).Bind(2, kRevokedOwnerDeleted).Bind(3, id);
+    Status s = revoke.Run();
+    if (!s.ok()) return s;
+    Statement del(db_->handle(), "DELETE FROM users WHERE id=?1");
+    del.Bind(1, id);
+    s = del.Run();
+    if (!s.ok()) return s;
+    return tx.Commit();
+  }
+
+  Status InsertToken(TokenRecord& t) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_->handle(),
+                "INSERT INTO api_tokens(id,digest,name,owner_kind,owner_id,client_name,created,expires_at,last_used,"
+                "revoked_at,revoked_reason) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+    q.Bind(1, t.id)
+        .Bind(2, TokenCodec::DigestHex(t.digest))
+        .Bind(3, t.name)
+        .Bind(4, OwnerKindName(t.owner_kind))
+        .Bind(5, t.owner_id)
+        .Bind(6, t.client_name)
+        .Bind(7, ToEpochMillis(t.created))
+        .Bind(8, ToEpochMillis(t.expires_at))
+        .Bind(9, OptMillis(t.last_used))
+        .Bind(10, OptMillis(t.revoked_at));
+    if (t.revoked_reason.empty()) q.BindNull(11); else q.Bind(11, t.revoked_reason);
+    Status s = q.Run();
+    if (!s.ok()) return s;
+    t.seq = sqlite3_last_insert_rowid(db_->handle());
+    return Status::Ok();
+  }
+
+  Status RevokeToken(const std::string& id, WallTime at, std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_->handle(),
+                "UPDATE api_tokens SET revoked_at=?1, revoked_reason=?2 WHERE id=?3 AND revoked_at IS NULL");
+    q.Bind(1, ToEpochMillis(at)).Bind(2, reason).Bind(3, id);
+    return q.Run();
+  }
+
+  Status RecordTokenUses(const std::vector<TokenUse>& uses) override {
+    if (uses.empty()) return Status::Ok();
+    std::lock_guard lock(mu_);
+    Transaction tx(*db_);
+    if (!tx.status().ok()) return tx.status();
+    Statement q(db_->handle(),
+                "UPDATE api_tokens SET last_used=?1, expires_at=?2 WHERE id=?3 AND revoked_at IS NULL");
+    for (const TokenUse& use : uses) {
+      q.Bind(1, ToEpochMillis(use.last_used)).Bind(2, ToEpochMillis(use.expires_at)).Bind(3, use.id);
+      Status s = q.Run();
+      if (!s.ok()) return s;
+      q.Reset();
+    }
+    return tx.Commit();
+  }
+
+ private:
+  static void BindUser(Statement& q, const UserRecord& u) {
+    q.Bind(1, u.id)
+        .Bind(2, Lower(u.login()))
+        .Bind(3, UserStatusName(u.status))
+        .Bind(4, ToEpochMillis(u.created))
+        .Bind(5, OptMillis(u.activated))
+        .Bind(6, ToEpochMillis(u.status_changed))
+        .Bind(7, ToEpochMillis(u.last_updated))
+        .Bind(8, u.profile.dump())
+        .Bind(9, int64_t{u.super_admin ? 1 : 0});
+  }
+
+  std::mutex mu_;
+  std::unique_ptr<SqliteDb> db_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  auto db = SqliteDb::Open(path);
+  if (!db.ok()) return db.status();
+  auto store = std::make_unique<SqliteStore>(std::move(db).value());
+  Status s = store->Migrate();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace keyhole::coord

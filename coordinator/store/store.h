@@ -1,0 +1,38 @@
+// Store: the coordinator's durable persistence. Every mutating call is durable (committed and
+// synced) when it returns OK; callers acknowledge a change to a client only after that.
+// Services keep their working set in memory and write through this interface, so swapping
+// SQLite for another database touches store/ only. Implementations are thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "coordinator/store/records.h"
+#include "shared/errors/status.h"
+
+namespace keyhole::coord {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual StatusOr<std::vector<UserRecord>> LoadUsers() = 0;
+  virtual StatusOr<std::vector<TokenRecord>> LoadTokens() = 0;
+
+  // Assigns record.seq. A login that collides (case-insensitively) gives kAlreadyExists.
+  virtual Status InsertUser(UserRecord& record) = 0;
+  virtual Status UpdateUser(const UserRecord& record) = 0;
+  // Deletes the user and revokes its tokens (reason OWNER_DELETED) in one transaction.
+  virtual Status DeleteUser(const std::string& id, WallTime at) = 0;
+
+  virtual Status InsertToken(TokenRecord& record) = 0;
+  virtual Status RevokeToken(const std::string& id, WallTime at, std::string_view reason) = 0;
+  // Best-effort bookkeeping: last use and sliding expiry, many tokens in one transaction.
+  virtual Status RecordTokenUses(const std::vector<TokenUse>& uses) = 0;
+};
+
+// Opens (creating if needed) the SQLite database at `path` in WAL mode with full sync.
+StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+
+}  // namespace keyhole::coord
