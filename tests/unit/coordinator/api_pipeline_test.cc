@@ -1,0 +1,248 @@
+// The whole request path without sockets: pipeline, router and the real handlers over a real
+// SQLite store in a temp dir, driven with Keyhole Requests.
+#include "coordinator/http/api_pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include "coordinator/handlers/api_tokens_handler.h"
+#include "coordinator/handlers/health_handler.h"
+#include "coordinator/handlers/users_handler.h"
+#include "tests/support/fake_clock.h"
+#include "tests/support/temp_dir.h"
+
+namespace keyhole::coord {
+namespace {
+
+using keyhole::testing::FakeClock;
+using keyhole::testing::TempDir;
+
+class ApiPipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store = std::move(OpenSqliteStore(dir.File("keyhole.db"))).value();
+    users = std::make_unique<UserDirectory>(*store, clock);
+    tokens = std::make_unique<TokenService>(*store, clock, *users);
+    pipeline = std::make_unique<ApiPipeline>(router, *tokens, clock, PipelineOptions{});
+    RegisterHealth(router, *pipeline);
+    users_handler = std::make_unique<UsersHandler>(*users, *tokens);
+    users_handler->Register(router);
+    tokens_handler = std::make_unique<ApiTokensHandler>(*users, *tokens);
+    tokens_handler->Register(router);
+    auto admin = users->Create(Profile("admin@example.com"), true, true);
+    admin_id = admin->id;
+    admin_token = tokens->Create(OwnerKind::kUser, admin_id, "t", "c")->secret;
+  }
+
+  static nlohmann::json Profile(const std::string& login) {
+    return {{"login", login}, {"email", login}, {"firstName", "F"}, {"lastName", "L"}};
+  }
+
+  Response Call(const std::string& method, const std::string& target, const std::string& token,
+                const std::string& body = "", HeaderList headers = {}) {
+    Request req;
+    req.method = method;
+    req.target = target;
+    req.headers = std::move(headers);
+    req.headers.emplace_back("Host", "kh.example.com:8443");
+    if (!token.empty()) req.headers.emplace_back("Authorization", "SSWS " + token);
+    if (!body.empty() && !FindHeader(req.headers, "Content-Type")) req.headers.emplace_back("Content-Type", "application/json");
+    req.body = body;
+    req.tls = true;
+    return pipeline->Handle(req);
+  }
+
+  static nlohmann::json Body(const Response& r) { return nlohmann::json::parse(r.body); }
+  static std::string Code(const Response& r) { return Body(r).value("errorCode", ""); }
+
+  TempDir dir;
+  FakeClock clock;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<UserDirectory> users;
+  std::unique_ptr<TokenService> tokens;
+  Router router;
+  std::unique_ptr<ApiPipeline> pipeline;
+  std::unique_ptr<UsersHandler> users_handler;
+  std::unique_ptr<ApiTokensHandler> tokens_handler;
+  std::string admin_id, admin_token;
+};
+
+TEST_F(ApiPipelineTest, EveryResponseCarriesTheContractHeaders) {
+  for (const Response& r : {Call("GET", "/api/v1/users/me", admin_token), Call("GET", "/api/v1/users/me", ""),
+                            Call("GET", "/healthz", ""), Call("DELETE", "/api/v1/api-tokens/nope", admin_token)}) {
+    EXPECT_NE(FindHeader(r.headers, "Date"), nullptr);
+    EXPECT_NE(FindHeader(r.headers, "X-Okta-Request-Id"), nullptr);
+    if (!r.body.empty()) {
+      EXPECT_EQ(*FindHeader(r.headers, "Content-Type"), "application/json");
+    }
+  }
+}
+
+TEST_F(ApiPipelineTest, ErrorObjectsHaveAllFiveKeys) {
+  Response r = Call("GET", "/api/v1/users/me", "khu_bad");
+  EXPECT_EQ(r.status, 401);
+  nlohmann::json e = Body(r);
+  EXPECT_EQ(e["errorCode"], "E0000011");
+  EXPECT_EQ(e["errorSummary"], "Invalid token provided");
+  EXPECT_EQ(e["errorLink"], "E0000011");
+  EXPECT_EQ(e["errorId"].get<std::string>().size(), 25u);
+  EXPECT_EQ(e["errorId"].get<std::string>().substr(0, 3), "oae");
+  EXPECT_TRUE(e["errorCauses"].is_array());
+}
+
+TEST_F(ApiPipelineTest, EveryKindOfBadCredentialGetsTheSame401) {
+  for (const char* auth : {"", "SSWS", "SSWS ", "Bearer abc", "SSWS khu_garbage", "Basic Zm9vOmJhcg=="}) {
+    HeaderList h;
+    if (*auth) h.emplace_back("Authorization", auth);
+    Response r = Call("GET", "/api/v1/users/me", "", "", h);
+    EXPECT_EQ(r.status, 401) << auth;
+    EXPECT_EQ(Code(r), "E0000011") << auth;
+  }
+}
+
+TEST_F(ApiPipelineTest, AuthenticationComesBeforeRouting) {
+  EXPECT_EQ(Call("GET", "/api/v1/users/00unknown", "khu_bad").status, 401);
+  EXPECT_EQ(Call("GET", "/api/v1/nothing-here", "").status, 401);
+  Response r = Call("GET", "/api/v1/nothing-here", admin_token);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(Code(r), "E0000008");
+}
+
+TEST_F(ApiPipelineTest, MethodNotAllowedNamesTheAllowedOnes) {
+  Response r = Call("PATCH", "/api/v1/users", admin_token);
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(Code(r), "E0000022");
+  EXPECT_EQ(*FindHeader(r.headers, "Allow"), "GET, POST");
+}
+
+TEST_F(ApiPipelineTest, NotAcceptableAndUnsupportedMediaType) {
+  Response r = Call("GET", "/api/v1/users/me", admin_token, "", {{"Accept", "text/html"}});
+  EXPECT_EQ(r.status, 406);
+  EXPECT_EQ(Code(r), "E0000122");
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", admin_token, "", {{"Accept", "application/json, */*;q=0.8"}}).status, 200);
+  r = Call("POST", "/api/v1/api-tokens", admin_token, "name=x", {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(r.status, 415);
+  EXPECT_EQ(Code(r), "KH0000002");
+  EXPECT_EQ(Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":"x"})",
+                 {{"Content-Type", "application/json; charset=UTF-8"}}).status, 200);
+}
+
+TEST_F(ApiPipelineTest, MalformedJsonAndWrongTypes) {
+  Response r = Call("POST", "/api/v1/users", admin_token, "{\"profile\":");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Code(r), "E0000003");
+  r = Call("POST", "/api/v1/users", admin_token, R"({"profile":{"login":42,"email":"nope","firstName":""}})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Code(r), "E0000001");
+  nlohmann::json e = Body(r);
+  EXPECT_EQ(e["errorSummary"], "Api validation failed: login");
+  std::vector<std::string> causes;
+  for (auto& c : e["errorCauses"]) causes.push_back(c["errorSummary"]);
+  EXPECT_EQ(causes, (std::vector<std::string>{"login: The field must be a string", "email: The field is too short (at least 5 characters)",
+                                               "firstName: The field cannot be left blank",
+                                               "lastName: The field cannot be left blank"}));
+  r = Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":["x"]})");
+  EXPECT_EQ(Code(r), "E0000001");
+  r = Call("POST", "/api/v1/api-tokens", admin_token, R"([1,2])");
+  EXPECT_EQ(Code(r), "E0000003");
+}
+
+TEST_F(ApiPipelineTest, UnknownFieldsAreIgnored) {
+  nlohmann::json body = {{"profile", Profile("new@example.com")}, {"credentials", {{"password", {{"value", "x"}}}}},
+                         {"somethingElse", 1}};
+  body["profile"]["customAttribute"] = "dropped";
+  Response r = Call("POST", "/api/v1/users?activate=false", admin_token, body.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["status"], "STAGED");
+  EXPECT_FALSE(Body(r)["profile"].contains("customAttribute"));
+}
+
+TEST_F(ApiPipelineTest, PlainUserSeesOnlyItself) {
+  auto user = users->Create(Profile("plain@example.com"), true, false);
+  std::string token = tokens->Create(OwnerKind::kUser, user->id, "t", "c")->secret;
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", token).status, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/users/" + user->id, token).status, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/users/plain%40example.com", token).status, 200);
+  for (const Response& r : {Call("GET", "/api/v1/users", token), Call("GET", "/api/v1/users/" + admin_id, token),
+                            Call("POST", "/api/v1/users/" + user->id + "/lifecycle/suspend", token),
+                            Call("POST", "/api/v1/users", token, nlohmann::json{{"profile", Profile("x@example.com")}}.dump()),
+                            Call("POST", "/api/v1/api-tokens", token, R"({"name":"x","userId":")" + admin_id + "\"}")}) {
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_EQ(Code(r), "E0000006");
+  }
+  // Its own tokens: listed, created, revoked; the admin's are invisible (404).
+  Response created = Call("POST", "/api/v1/api-tokens", token, R"({"name":"mine"})");
+  ASSERT_EQ(created.status, 200);
+  EXPECT_EQ(Body(created)["userId"], user->id);
+  Response list = Call("GET", "/api/v1/api-tokens", token);
+  EXPECT_EQ(Body(list).size(), 2u);
+  std::string admin_token_id = tokens->List({.owner_id = admin_id}).tokens[0].id;
+  EXPECT_EQ(Call("GET", "/api/v1/api-tokens/" + admin_token_id, token).status, 404);
+  EXPECT_EQ(Call("DELETE", "/api/v1/api-tokens/" + admin_token_id, token).status, 404);
+  EXPECT_EQ(Call("GET", "/api/v1/api-tokens/" + admin_token_id, admin_token).status, 200);
+}
+
+TEST_F(ApiPipelineTest, CreatedTokenShowsItsSecretOnceAndWorks) {
+  Response r = Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":"ci"})");
+  ASSERT_EQ(r.status, 200);
+  nlohmann::json t = Body(r);
+  std::string secret = t["token"];
+  EXPECT_EQ(t["tokenWindow"], "P30D");
+  EXPECT_EQ(t["status"], "ACTIVE");
+  Response again = Call("GET", "/api/v1/api-tokens/" + t["id"].get<std::string>(), admin_token);
+  EXPECT_FALSE(Body(again).contains("token"));
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", secret).status, 200);
+}
+
+TEST_F(ApiPipelineTest, RevokeCurrentRevokesThePresentedToken) {
+  std::string secret = Body(Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":"x"})"))["token"];
+  EXPECT_EQ(Call("DELETE", "/api/v1/api-tokens/current", secret).status, 204);
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", secret).status, 401);
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", admin_token).status, 200);
+}
+
+TEST_F(ApiPipelineTest, LinkHeadersAreAbsoluteAndRepeatParameters) {
+  for (int i = 0; i < 3; ++i) Call("POST", "/api/v1/users", admin_token, nlohmann::json{{"profile", Profile("u" + std::to_string(i) + "@example.com")}}.dump());
+  Response r = Call("GET", "/api/v1/users?limit=2&filter=status%20eq%20%22ACTIVE%22", admin_token);
+  std::vector<std::string> links;
+  for (auto& [k, v] : r.headers)
+    if (k == "Link") links.push_back(v);
+  ASSERT_EQ(links.size(), 2u);
+  EXPECT_EQ(links[0], "<https://kh.example.com:8443/api/v1/users?limit=2&filter=status%20eq%20%22ACTIVE%22>; rel=\"self\"");
+  EXPECT_NE(links[1].find("rel=\"next\""), std::string::npos);
+  EXPECT_NE(links[1].find("limit=2"), std::string::npos);
+  EXPECT_NE(links[1].find("filter=status%20eq%20%22ACTIVE%22"), std::string::npos);
+  EXPECT_NE(links[1].find("after="), std::string::npos);
+}
+
+TEST_F(ApiPipelineTest, BadPagingParameters) {
+  for (const char* q : {"?limit=0", "?limit=-1", "?limit=abc", "?after=xyz", "?after=-5"}) {
+    Response r = Call("GET", std::string("/api/v1/users") + q, admin_token);
+    EXPECT_EQ(r.status, 400) << q;
+    EXPECT_EQ(Code(r), "E0000029") << q;
+  }
+  EXPECT_EQ(Code(Call("GET", "/api/v1/users?filter=nonsense", admin_token)), "E0000031");
+  EXPECT_EQ(Code(Call("GET", "/api/v1/users?q=%zz", admin_token)), "E0000001");
+}
+
+TEST_F(ApiPipelineTest, LifecycleErrorsUseOktaCodes) {
+  auto u = users->Create(Profile("u@example.com"), true, false);
+  std::string base = "/api/v1/users/" + u->id + "/lifecycle/";
+  Response r = Call("POST", base + "activate", admin_token);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(Code(r), "E0000016");
+  r = Call("POST", base + "unsuspend", admin_token);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Code(r), "E0000001");
+  r = Call("POST", base + "reactivate", admin_token);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(Code(r), "E0000038");
+  r = Call("POST", base + "deactivate", admin_token, "", {{"Content-Type", "application/json"}, {"Content-Length", "0"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "{}");
+  r = Call("POST", "/api/v1/users/00unope/lifecycle/activate", admin_token);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(Body(r)["errorSummary"], "Not found: Resource not found: 00unope (User)");
+}
+
+}  // namespace
+}  // namespace keyhole::coord

@@ -1,0 +1,56 @@
+#include "coordinator/http/router.h"
+
+#include <gtest/gtest.h>
+
+namespace keyhole::coord {
+namespace {
+
+Response Tag(int n) { return Response{n, {}, {}}; }
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    r.Add("GET", "/api/v1/api-tokens", [](Request&) { return Tag(1); });
+    r.Add("DELETE", "/api/v1/api-tokens/current", [](Request&) { return Tag(2); });
+    r.Add("GET", "/api/v1/api-tokens/{apiTokenId}", [](Request&) { return Tag(3); });
+    r.Add("DELETE", "/api/v1/api-tokens/{apiTokenId}", [](Request&) { return Tag(4); });
+    r.Add("POST", "/api/v1/users/{userId}/lifecycle/{op}", [](Request&) { return Tag(5); });
+  }
+  int Call(const char* method, const char* path) {
+    RouteMatch m = r.Match(method, path);
+    if (!m.handler) return m.path_known ? -405 : -404;
+    Request req;
+    return (*m.handler)(req).status;
+  }
+  Router r;
+};
+
+TEST_F(RouterTest, LiteralSegmentsWinOverParameters) {
+  EXPECT_EQ(Call("DELETE", "/api/v1/api-tokens/current"), 2);
+  EXPECT_EQ(Call("DELETE", "/api/v1/api-tokens/00Tabc"), 4);
+  EXPECT_EQ(Call("GET", "/api/v1/api-tokens/00Tabc"), 3);
+}
+
+TEST_F(RouterTest, ExtractsDecodedParameters) {
+  RouteMatch m = r.Match("POST", "/api/v1/users/ada%40example.com/lifecycle/suspend");
+  ASSERT_NE(m.handler, nullptr);
+  EXPECT_EQ(m.params["userId"], "ada@example.com");
+  EXPECT_EQ(m.params["op"], "suspend");
+  EXPECT_EQ(m.pattern, "/api/v1/users/{userId}/lifecycle/{op}");
+}
+
+TEST_F(RouterTest, UnknownPathsAndMethods) {
+  EXPECT_EQ(Call("GET", "/api/v1/nothing"), -404);
+  EXPECT_EQ(Call("GET", "/api/v1/api-tokens/"), -404);
+  EXPECT_EQ(Call("GET", "/api/v1/users/x/lifecycle"), -404);
+  EXPECT_EQ(Call("GET", "/api/v1/users/x/lifecycle/suspend/extra"), -404);
+  EXPECT_EQ(Call("PUT", "/api/v1/api-tokens"), -405);
+  RouteMatch m = r.Match("PATCH", "/api/v1/api-tokens/x");
+  EXPECT_EQ(m.allow, "DELETE, GET");
+  EXPECT_EQ(Call("GET", "/api/v1/users/bad%zz/lifecycle/x"), -404);
+}
+
+TEST_F(RouterTest, HeadFallsBackToGet) { EXPECT_EQ(Call("HEAD", "/api/v1/api-tokens"), 1); }
+
+}  // namespace
+}  // namespace keyhole::coord

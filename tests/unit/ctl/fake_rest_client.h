@@ -1,0 +1,69 @@
+// FakeRestClient: a RestClient that records each request and answers from a script, for
+// keyholectl's unit tests. Not thread-safe.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "coordinator/ctl/rest_client.h"
+
+namespace keyhole::ctl::testing {
+
+struct SentRequest {
+  std::string method, target;
+  std::optional<nlohmann::json> body;
+  HeaderList headers;
+  std::optional<std::string> Header(const std::string& name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == name) return v;
+    }
+    return std::nullopt;
+  }
+};
+
+inline RestResponse JsonAnswer(int status, const nlohmann::json& body, HeaderList headers = {}) {
+  headers.emplace_back("Content-Type", "application/json");
+  return RestResponse{status, std::move(headers), body.dump()};
+}
+
+inline RestResponse OktaError(int status, const std::string& code, const std::string& summary,
+                              std::vector<std::string> causes = {}) {
+  nlohmann::json c = nlohmann::json::array();
+  for (auto& s : causes) c.push_back({{"errorSummary", s}});
+  return JsonAnswer(status, {{"errorCode", code}, {"errorSummary", summary}, {"errorLink", code},
+                             {"errorId", "oaeTest"}, {"errorCauses", c}});
+}
+
+class FakeRestClient final : public RestClient {
+ public:
+  StatusOr<RestResponse> Send(const std::string& method, const std::string& target,
+                              const std::optional<nlohmann::json>& body, const HeaderList& extra_headers) override {
+    sent.push_back({method, target, body, extra_headers});
+    if (answers.empty()) {
+      ADD_FAILURE() << "unexpected request " << method << " " << target;
+      return InternalError("no scripted answer");
+    }
+    StatusOr<RestResponse> next = answers.front();
+    answers.pop_front();
+    return next;
+  }
+
+  std::deque<StatusOr<RestResponse>> answers;
+  std::vector<SentRequest> sent;
+};
+
+// Lets a test keep its FakeRestClient while keyholectl owns the client it connected.
+class ForwardingClient final : public RestClient {
+ public:
+  explicit ForwardingClient(RestClient& to) : to_(to) {}
+  StatusOr<RestResponse> Send(const std::string& method, const std::string& target,
+                              const std::optional<nlohmann::json>& body, const HeaderList& extra_headers) override {
+    return to_.Send(method, target, body, extra_headers);
+  }
+
+ private:
+  RestClient& to_;
+};
+
+}  // namespace keyhole::ctl::testing
