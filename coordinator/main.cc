@@ -1,5 +1,6 @@
 // keyhole-coordinator: command-line glue. init | serve | admin-token; see README.md.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -51,9 +52,9 @@ int main(int argc, char** argv) {
   auto* key_opt = serve->add_option("--tls-key", config.tls_key_file, "PEM private key");
   auto* plain_opt = serve->add_flag("--plain-http", config.plain_http, "Serve plain HTTP (behind a TLS proxy, or for benchmarks)");
   plain_opt->excludes(cert_opt)->excludes(key_opt);
-  serve->add_option("--threads", config.threads, "Worker threads (0: one per core)");
-  serve->add_option("--public-url", config.public_url, "Base URL clients use, for Link headers");
-  serve->add_option("--log-level", config.log_level, "debug, info, warning or error");
+  auto* threads_opt = serve->add_option("--threads", config.threads, "Worker threads (0: one per core)");
+  auto* public_url_opt = serve->add_option("--public-url", config.public_url, "Base URL clients use, for Link headers");
+  auto* log_level_opt = serve->add_option("--log-level", config.log_level, "debug, info, warning or error");
 
   auto* recover = app.add_subcommand("admin-token", "Offline: print a new API token for an existing admin");
   recover->add_option("--data-dir", config.data_dir, "Data directory")->required();
@@ -71,6 +72,9 @@ int main(int argc, char** argv) {
     keep(listen_opt, from_file.listen, config.listen);
     keep(cert_opt, from_file.tls_cert_file, config.tls_cert_file);
     keep(key_opt, from_file.tls_key_file, config.tls_key_file);
+    keep(threads_opt, from_file.threads, config.threads);
+    keep(public_url_opt, from_file.public_url, config.public_url);
+    keep(log_level_opt, from_file.log_level, config.log_level);
     if (config.plain_http) from_file.plain_http = true;
     if (!config.data_dir.empty()) from_file.data_dir = config.data_dir;
     config = from_file;
@@ -88,6 +92,8 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Everything the coordinator writes (database, WAL, TLS key) is for its own user only.
+  umask(077);
 
   keyhole::RealClock clock;
   auto coordinator = Coordinator::Open(config.data_dir, clock);

@@ -1,0 +1,69 @@
+#include "coordinator/config/coordinator_config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/support/temp_dir.h"
+
+namespace keyhole::coord {
+namespace {
+
+using keyhole::testing::TempDir;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  Status Load(const std::string& text) {
+    std::ofstream(dir.File("c.toml")) << text;
+    return LoadConfigFile(dir.File("c.toml"), config);
+  }
+  TempDir dir;
+  CoordinatorConfig config;
+};
+
+TEST_F(ConfigTest, ReadsEveryKey) {
+  ASSERT_TRUE(Load(R"([store]
+data_dir = "/srv/kh"
+[server]
+listen = "0.0.0.0:9443"
+plain_http = true
+public_url = "https://kh.example.com"
+threads = 3
+max_connections = 50
+[log]
+level = "debug"
+)").ok());
+  EXPECT_EQ(config.data_dir, "/srv/kh");
+  EXPECT_EQ(config.listen, "0.0.0.0:9443");
+  EXPECT_TRUE(config.plain_http);
+  EXPECT_EQ(config.public_url, "https://kh.example.com");
+  EXPECT_EQ(config.threads, 3u);
+  EXPECT_EQ(config.max_connections, 50u);
+  EXPECT_EQ(config.log_level, "debug");
+}
+
+TEST_F(ConfigTest, RejectsUnknownKeysWrongTypesAndBadSyntax) {
+  EXPECT_NE(Load("[server]\nlisen = \"x\"\n").message().find("unknown key server.lisen"), std::string::npos);
+  EXPECT_NE(Load("[server]\nthreads = \"two\"\n").message().find("non-negative integer"), std::string::npos);
+  EXPECT_NE(Load("[server]\nthreads = -1\n").message().find("non-negative integer"), std::string::npos);
+  EXPECT_NE(Load("[server\n").message().find("c.toml:1"), std::string::npos);
+  EXPECT_FALSE(Load("top = 1\n").ok());
+  EXPECT_FALSE(LoadConfigFile(dir.File("missing.toml"), config).ok());
+}
+
+TEST(SplitHostPort, Forms) {
+  std::string host;
+  uint16_t port = 1;
+  ASSERT_TRUE(SplitHostPort("127.0.0.1:0", &host, &port).ok());
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 0);
+  ASSERT_TRUE(SplitHostPort("[::1]:8443", &host, &port).ok());
+  EXPECT_EQ(host, "::1");
+  EXPECT_EQ(port, 8443);
+  EXPECT_FALSE(SplitHostPort("localhost", &host, &port).ok());
+  EXPECT_FALSE(SplitHostPort("h:70000", &host, &port).ok());
+  EXPECT_FALSE(SplitHostPort("h:8x", &host, &port).ok());
+}
+
+}  // namespace
+}  // namespace keyhole::coord
