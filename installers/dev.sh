@@ -15,7 +15,7 @@ ADMIN_LOGIN="${KEYHOLE_ADMIN_LOGIN:-admin@keyhole.local}"
 # Debian 12 packages the build and the tests need.
 PACKAGES=(
   g++ cmake ninja-build pkg-config
-  libboost-dev libboost-system-dev libssl-dev libcpprest-dev libsqlite3-dev libsystemd-dev zlib1g-dev
+  libboost-dev libboost-system-dev libssl-dev libcpprest-dev libsqlite3-dev libsystemd-dev zlib1g-dev libjemalloc-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev
 )
@@ -27,6 +27,10 @@ deps() {
   for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
+  # The Okta SDK compatibility test needs Node.js and npm. Install Debian's only when there is
+  # none: some images ship another nodejs that bundles npm and conflicts with Debian's npm.
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   if ((${#missing[@]})); then
     log "installing: ${missing[*]}"
     local sudo=""

@@ -44,10 +44,14 @@ UserDirectory::Ptr UserDirectory::Find(std::string_view id_or_login) const {
 }
 
 StatusOr<UserRecord> UserDirectory::Get(std::string_view id_or_login) const {
-  std::shared_lock lock(mu_);
-  Ptr p = Find(id_or_login);
+  Ptr p = Lookup(id_or_login);
   if (!p) return NotFoundError(std::string(id_or_login));
   return *p;
+}
+
+std::shared_ptr<const UserRecord> UserDirectory::Lookup(std::string_view id_or_login) const {
+  std::shared_lock lock(mu_);
+  return Find(id_or_login);
 }
 
 std::optional<OwnerInfo> UserDirectory::LookupOwner(OwnerKind kind, const std::string& id) const {

@@ -44,6 +44,9 @@ class UserDirectory final : public OwnerDirectory {
   StatusOr<UserRecord> Create(nlohmann::json profile, bool activate, bool super_admin);
   // By id or (case-insensitive) login.
   StatusOr<UserRecord> Get(std::string_view id_or_login) const;
+  // The same, without a copy: records are immutable and replaced whole on every change, so a
+  // pointer identifies one version of a user. Null when there is no such user.
+  std::shared_ptr<const UserRecord> Lookup(std::string_view id_or_login) const;
   UserPage List(const UserQuery& query) const;
   // REQUIRES: `profile` validated; it replaces the stored profile whole.
   StatusOr<UserRecord> ReplaceProfile(const std::string& id, nlohmann::json profile);

@@ -41,6 +41,27 @@ Status ParseFilter(const std::string& filter, UserQuery& q) {
   return Status::Ok();
 }
 
+// GET of a user is the hot read (every client's /users/me). Records are immutable and replaced
+// whole on change, so the rendered body can be kept per record and base URL. Per thread, bounded,
+// and holding the record alive so that its address cannot be reused by a newer version.
+const std::string& RenderedUser(const std::shared_ptr<const UserRecord>& user, const std::string& base_url) {
+  struct Entry {
+    std::shared_ptr<const UserRecord> record;
+    std::string base_url;
+    std::string body;
+  };
+  constexpr size_t kMaxEntries = 256;
+  thread_local std::unordered_map<const UserRecord*, Entry> cache;
+  auto it = cache.find(user.get());
+  if (it != cache.end() && it->second.base_url == base_url) return it->second.body;
+  if (cache.size() >= kMaxEntries) cache.clear();
+  Entry& e = cache[user.get()];
+  e.record = user;
+  e.base_url = base_url;
+  e.body = UserView(*user, base_url, false).dump();
+  return e.body;
+}
+
 }  // namespace
 
 StatusOr<nlohmann::json> ValidateProfile(const nlohmann::json& input, const nlohmann::json* base) {
@@ -81,17 +102,17 @@ void UsersHandler::Register(Router& r) {
   r.Add("DELETE", "/api/v1/users/{userId}/roles/{roleId}", [this](Request& q) { return UnassignRole(q); });
 }
 
-StatusOr<UserRecord> UsersHandler::Resolve(const Request& req) const {
+StatusOr<UsersHandler::UserPtr> UsersHandler::Resolve(const Request& req) const {
   const std::string& key = req.Param("userId");
   const Principal& p = *req.principal;
   if (key == "me") {
     if (p.kind != OwnerKind::kUser) return PermissionDeniedError("agent");
-    auto u = users_.Get(p.owner_id);
-    if (!u.ok()) return UserNotFound(key);
+    UserPtr u = users_.Lookup(p.owner_id);
+    if (!u) return UserNotFound(key);
     return u;
   }
-  auto u = users_.Get(key);
-  if (!u.ok()) {
+  UserPtr u = users_.Lookup(key);
+  if (!u) {
     if (!p.super_admin) return PermissionDeniedError("user");  // a plain user learns nothing about others
     return UserNotFound(key);
   }
@@ -143,15 +164,19 @@ Response UsersHandler::Create(Request& req) {
 Response UsersHandler::Get(Request& req) {
   auto user = Resolve(req);
   if (!user.ok()) return ErrorResponse(user.status());
-  Response resp = Response::Json(200, UserView(*user, req.base_url, false));
-  resp.AddHeader("ETag", "W/\"" + std::to_string(ToEpochMillis(user->last_updated)) + "\"");
+  const UserPtr& u = *user;
+  Response resp;
+  resp.body = RenderedUser(u, req.base_url);
+  resp.AddHeader("Content-Type", "application/json");
+  resp.AddHeader("ETag", "W/\"" + std::to_string(ToEpochMillis(u->last_updated)) + "\"");
   return resp;
 }
 
 Response UsersHandler::Update(Request& req, bool replace) {
   if (Status s = RequireSuperAdmin(req); !s.ok()) return ErrorResponse(s);
-  auto user = Resolve(req);
-  if (!user.ok()) return ErrorResponse(user.status());
+  auto resolved = Resolve(req);
+  if (!resolved.ok()) return ErrorResponse(resolved.status());
+  const UserRecord* user = resolved->get();
   auto body = ParseJsonObject(req.body);
   if (!body.ok()) return ErrorResponse(body.status());
   JsonFields f(*body);
@@ -175,8 +200,9 @@ Response UsersHandler::Lifecycle(Request& req) {
   else if (op_name == "suspend") op = LifecycleOp::kSuspend;
   else if (op_name == "unsuspend") op = LifecycleOp::kUnsuspend;
   else return NotFoundRoute();
-  auto user = Resolve(req);
-  if (!user.ok()) return ErrorResponse(user.status());
+  auto resolved = Resolve(req);
+  if (!resolved.ok()) return ErrorResponse(resolved.status());
+  const UserRecord* user = resolved->get();
   auto updated = users_.Apply(user->id, op);
   if (!updated.ok()) return ErrorResponse(updated.status());
   // Keyhole sends no e-mail and has no activation link: every lifecycle answer is an empty object.
@@ -185,8 +211,9 @@ Response UsersHandler::Lifecycle(Request& req) {
 
 Response UsersHandler::Delete(Request& req) {
   if (Status s = RequireSuperAdmin(req); !s.ok()) return ErrorResponse(s);
-  auto user = Resolve(req);
-  if (!user.ok()) return ErrorResponse(user.status());
+  auto resolved = Resolve(req);
+  if (!resolved.ok()) return ErrorResponse(resolved.status());
+  const UserRecord* user = resolved->get();
   auto deleted = users_.Delete(user->id);
   if (!deleted.ok()) return ErrorResponse(deleted.status());
   if (*deleted) tokens_.ForgetOwner(user->id);
@@ -194,8 +221,9 @@ Response UsersHandler::Delete(Request& req) {
 }
 
 Response UsersHandler::ListRoles(Request& req) {
-  auto user = Resolve(req);
-  if (!user.ok()) return ErrorResponse(user.status());
+  auto resolved = Resolve(req);
+  if (!resolved.ok()) return ErrorResponse(resolved.status());
+  const UserRecord* user = resolved->get();
   nlohmann::json body = nlohmann::json::array();
   if (user->super_admin) body.push_back(SuperAdminRoleView(*user, req.base_url));
   return Response::Json(200, body);
@@ -203,8 +231,9 @@ Response UsersHandler::ListRoles(Request& req) {
 
 Response UsersHandler::AssignRole(Request& req) {
   if (Status s = RequireSuperAdmin(req); !s.ok()) return ErrorResponse(s);
-  auto user = Resolve(req);
-  if (!user.ok()) return ErrorResponse(user.status());
+  auto resolved = Resolve(req);
+  if (!resolved.ok()) return ErrorResponse(resolved.status());
+  const UserRecord* user = resolved->get();
   auto body = ParseJsonObject(req.body);
   if (!body.ok()) return ErrorResponse(body.status());
   JsonFields f(*body);
@@ -218,8 +247,9 @@ Response UsersHandler::AssignRole(Request& req) {
 
 Response UsersHandler::UnassignRole(Request& req) {
   if (Status s = RequireSuperAdmin(req); !s.ok()) return ErrorResponse(s);
-  auto user = Resolve(req);
-  if (!user.ok()) return ErrorResponse(user.status());
+  auto resolved = Resolve(req);
+  if (!resolved.ok()) return ErrorResponse(resolved.status());
+  const UserRecord* user = resolved->get();
   if (!user->super_admin || req.Param("roleId") != SuperAdminRoleId(user->id)) {
     return ErrorResponse(NotFoundError("Resource not found: " + req.Param("roleId") + " (Role)"));
   }

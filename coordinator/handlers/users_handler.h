@@ -24,8 +24,9 @@ class UsersHandler {
   Response AssignRole(Request& req);
   Response UnassignRole(Request& req);
 
+  using UserPtr = std::shared_ptr<const UserRecord>;
   // Resolves {userId} ("me", an id or a login) to a record the caller may read.
-  StatusOr<UserRecord> Resolve(const Request& req) const;
+  StatusOr<UserPtr> Resolve(const Request& req) const;
 
   UserDirectory& users_;
   TokenService& tokens_;

@@ -4,6 +4,9 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include <cstdlib>
+#include <memory>
+
 #include "shared/token/random.h"
 
 namespace keyhole {
@@ -52,9 +55,16 @@ std::optional<TokenKind> TokenCodec::Parse(std::string_view token) {
 }
 
 TokenDigest TokenCodec::Digest(std::string_view token) {
+  // On every authenticated request: fetch the algorithm once (OpenSSL 3 would look it up on every
+  // EVP_sha256() call) and reuse one context per thread.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   TokenDigest d{};
   unsigned int len = 0;
-  EVP_Digest(token.data(), token.size(), d.data(), &len, EVP_sha256(), nullptr);
+  if (!kSha256 || !ctx || EVP_DigestInit_ex(ctx.get(), kSha256, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), token.data(), token.size()) != 1 || EVP_DigestFinal_ex(ctx.get(), d.data(), &len) != 1) {
+    std::abort();  // a broken libcrypto: nothing can be authenticated safely
+  }
   return d;
 }
 

@@ -1,0 +1,212 @@
+// The real keyholectl binary against the real coordinator serving TLS with its self-signed
+// certificate: commands, output forms, exit codes, and every trust option.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/coordinator_process.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+
+namespace keyhole::testing {
+namespace {
+
+class KeyholectlTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // keyholectl reads these; the test sets them per run, so none may leak in from outside.
+    for (const char* name : {"KEYHOLE_URL", "KEYHOLE_TOKEN", "KEYHOLE_CA_FILE", "KEYHOLE_PIN"}) unsetenv(name);
+  }
+  void SetUp() override {
+    admin_ = coordinator_.Init("admin@example.com");
+    ASSERT_TRUE(coordinator_.Start({.tls = true})) << coordinator_.Stderr();
+    ASSERT_EQ(coordinator_.url().rfind("https://", 0), 0u) << coordinator_.url();
+    ASSERT_FALSE(coordinator_.fingerprint().empty());
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "coordinator stderr:\n" << coordinator_.Stderr();
+  }
+
+  // keyholectl with KEYHOLE_URL and KEYHOLE_TOKEN (the admin's) and a pin in KEYHOLE_PIN, each
+  // replaced or, when given as "", left out by `env`.
+  RunResult Ctl(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    std::map<std::string, std::string> vars = {{"KEYHOLE_URL", coordinator_.url()},
+                                               {"KEYHOLE_TOKEN", admin_},
+                                               {"KEYHOLE_PIN", coordinator_.fingerprint()}};
+    for (auto& [k, v] : env) vars[k] = v;
+    std::vector<std::string> envp;
+    for (auto& [k, v] : vars) {
+      if (!v.empty()) envp.push_back(k + "=" + v);
+    }
+    args.insert(args.begin(), KeyholectlBinary());
+    RunResult r = RunCommand(args, envp);
+    last_ = r.err;
+    return r;
+  }
+  std::string CertFile() const { return coordinator_.data_dir() + "/tls/coordinator.crt"; }
+  static nlohmann::json Json(const RunResult& r) { return nlohmann::json::parse(r.out, nullptr, false); }
+
+  CoordinatorProcess coordinator_;
+  std::string admin_;
+  std::string last_;
+};
+
+TEST_F(KeyholectlTest, UsersCreateListAndGet) {
+  RunResult created = Ctl({"users", "create", "--login", "ada@example.com", "--first-name", "Ada", "--last-name",
+                           "Lovelace", "--json"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  nlohmann::json ada = Json(created);
+  ASSERT_TRUE(ada.is_object()) << created.out;
+  EXPECT_EQ(ada["status"], "ACTIVE");
+  const std::string id = ada["id"];
+
+  RunResult list = Ctl({"users", "list", "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  std::vector<std::string> logins;
+  for (const auto& u : Json(list)) logins.push_back(u["profile"]["login"]);
+  EXPECT_EQ(logins, (std::vector<std::string>{"admin@example.com", "ada@example.com"}));
+
+  RunResult table = Ctl({"users", "list"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.rfind("ID ", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find(id), std::string::npos) << table.out;
+
+  RunResult by_login = Ctl({"users", "get", "ada@example.com"});
+  ASSERT_EQ(by_login.exit_code, 0) << by_login.err;
+  EXPECT_NE(by_login.out.find(id), std::string::npos);
+  EXPECT_NE(by_login.out.find("Lovelace"), std::string::npos);
+
+  RunResult me = Ctl({"--json", "users", "get", "me"});
+  ASSERT_EQ(me.exit_code, 0) << me.err;
+  EXPECT_EQ(Json(me)["profile"]["login"], "admin@example.com");
+}
+
+TEST_F(KeyholectlTest, ListAllFollowsNextLinksAcrossPages) {
+  for (const char* login : {"u1@example.com", "u2@example.com", "u3@example.com"}) {
+    ASSERT_EQ(Ctl({"users", "create", "--login", login, "--first-name", "U", "--last-name", "Ser"}).exit_code, 0) << last_;
+  }
+  RunResult one_page = Ctl({"users", "list", "--limit", "1", "--json"});
+  ASSERT_EQ(one_page.exit_code, 0) << one_page.err;
+  EXPECT_EQ(Json(one_page).size(), 1u);
+  EXPECT_NE(one_page.err.find("--all"), std::string::npos);
+
+  RunResult all = Ctl({"users", "list", "--limit", "1", "--all", "--json"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(Json(all).size(), 4u) << all.out;
+}
+
+TEST_F(KeyholectlTest, TokensCreateListAndRevoke) {
+  RunResult created = Ctl({"tokens", "create", "--name", "ci", "--json"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  nlohmann::json token = Json(created);
+  const std::string id = token["id"], secret = token["token"];
+
+  RunResult list = Ctl({"tokens", "list", "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  bool listed = false;
+  for (const auto& t : Json(list)) listed |= t["id"] == id;
+  EXPECT_TRUE(listed) << list.out;
+
+  // Without --json the secret is all that goes to stdout.
+  RunResult plain = Ctl({"tokens", "create", "--name", "script"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  std::string plain_secret = plain.out.substr(0, plain.out.find('\n'));
+  EXPECT_EQ(plain.out, plain_secret + "\n");
+  EXPECT_EQ(Ctl({"users", "get", "me"}, {{"KEYHOLE_TOKEN", plain_secret}}).exit_code, 0) << last_;
+
+  ASSERT_EQ(Ctl({"users", "get", "me"}, {{"KEYHOLE_TOKEN", secret}}).exit_code, 0) << last_;
+  ASSERT_EQ(Ctl({"tokens", "revoke", id}).exit_code, 0) << last_;
+  RunResult revoked = Ctl({"users", "get", "me"}, {{"KEYHOLE_TOKEN", secret}});
+  EXPECT_EQ(revoked.exit_code, 1);
+  EXPECT_NE(revoked.err.find("E0000011"), std::string::npos) << revoked.err;
+
+  RunResult with_revoked = Ctl({"tokens", "list", "--include-revoked", "--json"});
+  ASSERT_EQ(with_revoked.exit_code, 0) << with_revoked.err;
+  bool shown_revoked = false;
+  for (const auto& t : Json(with_revoked)) shown_revoked |= t["id"] == id && t["status"] == "REVOKED";
+  EXPECT_TRUE(shown_revoked) << with_revoked.out;
+}
+
+TEST_F(KeyholectlTest, AdminRoleLifecycleAndDelete) {
+  ASSERT_EQ(Ctl({"users", "create", "--login", "bob@example.com", "--first-name", "Bob", "--last-name", "B"}).exit_code,
+            0) << last_;
+  EXPECT_EQ(Ctl({"users", "grant-admin", "bob@example.com"}).exit_code, 0) << last_;
+  EXPECT_EQ(Ctl({"users", "revoke-admin", "bob@example.com"}).exit_code, 0) << last_;
+  EXPECT_EQ(Ctl({"users", "revoke-admin", "bob@example.com"}).exit_code, 1);
+  EXPECT_EQ(Ctl({"users", "suspend", "bob@example.com"}).exit_code, 0) << last_;
+  EXPECT_EQ(Json(Ctl({"users", "get", "bob@example.com", "--json"}))["status"], "SUSPENDED");
+  EXPECT_EQ(Ctl({"users", "unsuspend", "bob@example.com"}).exit_code, 0) << last_;
+  RunResult bad_state = Ctl({"users", "unsuspend", "bob@example.com"});
+  EXPECT_EQ(bad_state.exit_code, 1);
+  EXPECT_NE(bad_state.err.find("E0000001"), std::string::npos) << bad_state.err;
+  EXPECT_NE(Ctl({"users", "delete", "bob@example.com"}).out.find("deactivated"), std::string::npos) << last_;
+  EXPECT_NE(Ctl({"users", "delete", "bob@example.com"}).out.find("deleted"), std::string::npos) << last_;
+  RunResult gone = Ctl({"users", "get", "bob@example.com"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_NE(gone.err.find("E0000007"), std::string::npos) << gone.err;
+}
+
+TEST_F(KeyholectlTest, PinMustMatchTheServersCertificate) {
+  EXPECT_EQ(Ctl({"--pin", coordinator_.fingerprint(), "users", "get", "me"}, {{"KEYHOLE_PIN", ""}}).exit_code, 0)
+      << last_;
+  RunResult wrong = Ctl({"users", "get", "me"}, {{"KEYHOLE_PIN", "sha256:" + std::string(64, '0')}});
+  EXPECT_EQ(wrong.exit_code, 3);
+  EXPECT_NE(wrong.err.find(coordinator_.fingerprint()), std::string::npos) << wrong.err;
+  EXPECT_EQ(wrong.out, "");
+}
+
+TEST_F(KeyholectlTest, CaFileIsTheOnlyTrustAnchor) {
+  EXPECT_EQ(Ctl({"--ca-file", CertFile(), "users", "list"}, {{"KEYHOLE_PIN", ""}}).exit_code, 0) << last_;
+  EXPECT_EQ(Ctl({"users", "list"}, {{"KEYHOLE_PIN", ""}, {"KEYHOLE_CA_FILE", CertFile()}}).exit_code, 0) << last_;
+  // The certificate names localhost as well as 127.0.0.1.
+  std::string localhost_url = "https://localhost:" + coordinator_.url().substr(coordinator_.url().rfind(':') + 1);
+  EXPECT_EQ(Ctl({"--ca-file", CertFile(), "users", "list"}, {{"KEYHOLE_PIN", ""}, {"KEYHOLE_URL", localhost_url}}).exit_code,
+            0) << last_;
+
+  // Another coordinator's certificate is a valid CA, but not this server's.
+  CoordinatorProcess other;
+  other.Init();
+  ASSERT_TRUE(other.Start({.tls = true}));
+  RunResult wrong_ca =
+      Ctl({"--ca-file", other.data_dir() + "/tls/coordinator.crt", "users", "list"}, {{"KEYHOLE_PIN", ""}});
+  EXPECT_EQ(wrong_ca.exit_code, 3);
+  EXPECT_NE(wrong_ca.err.find("not trusted"), std::string::npos) << wrong_ca.err;
+}
+
+TEST_F(KeyholectlTest, SystemCasDoNotTrustTheSelfSignedCertificate) {
+  RunResult r = Ctl({"users", "list"}, {{"KEYHOLE_PIN", ""}});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("--ca-file or --pin"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST_F(KeyholectlTest, BadTokenExitsOneWithE0000011) {
+  RunResult r = Ctl({"users", "list"}, {{"KEYHOLE_TOKEN", "00notarealtoken"}});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("E0000011 Invalid token provided"), std::string::npos) << r.err;
+}
+
+TEST_F(KeyholectlTest, TokenComesFromTheEnvironmentOrAFileNeverTheCommandLine) {
+  RunResult r = Ctl({"--token", admin_, "users", "list"}, {{"KEYHOLE_TOKEN", ""}});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.find(admin_), std::string::npos);
+
+  TempDir dir;
+  std::ofstream(dir.File("token")) << admin_ << "\n";
+  chmod(dir.File("token").c_str(), 0600);
+  RunResult from_file = Ctl({"--token-file", dir.File("token"), "users", "get", "me"}, {{"KEYHOLE_TOKEN", ""}});
+  EXPECT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(from_file.err, "");
+}
+
+TEST_F(KeyholectlTest, UnreachableCoordinatorExitsThree) {
+  RunResult r = Ctl({"users", "list"}, {{"KEYHOLE_URL", "https://127.0.0.1:1"}});
+  EXPECT_EQ(r.exit_code, 3);
+}
+
+}  // namespace
+}  // namespace keyhole::testing
