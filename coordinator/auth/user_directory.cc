@@ -85,8 +85,6 @@ UserPage UserDirectory::List(const UserQuery& query) const {
   return page;
 }
 
-Status UserDirectory::Persist(const UserRecord& next) { return store_.UpdateUser(next); }
-
 void UserDirectory::Publish(UserRecord next) {
   auto ptr = std::make_shared<const UserRecord>(std::move(next));
   std::unique_lock lock(mu_);
@@ -123,25 +121,34 @@ StatusOr<UserRecord> UserDirectory::Create(nlohmann::json profile, bool activate
   return u;
 }
 
-StatusOr<UserRecord> UserDirectory::ReplaceProfile(const std::string& id, nlohmann::json profile) {
+StatusOr<UserRecord> UserDirectory::Mutate(const std::string& id, const std::function<Status(UserRecord&)>& change) {
   std::lock_guard w(write_mu_);
   UserRecord next;
   {
     std::shared_lock lock(mu_);
     Ptr cur = Find(id);
     if (!cur || cur->id != id) return NotFoundError(id);
-    std::string new_login = LowerAscii(profile.value("login", ""));
-    if (auto other = by_login_.find(new_login); other != by_login_.end() && other->second->id != id) {
-      return AlreadyExistsError("login").AddCause("login: An object with this field already exists in the current organization");
-    }
     next = *cur;
   }
-  next.profile = std::move(profile);
+  if (Status s = change(next); !s.ok()) return s;
   next.last_updated = clock_.Now();
-  Status s = Persist(next);
-  if (!s.ok()) return s;
+  if (Status s = store_.UpdateUser(next); !s.ok()) return s;
   Publish(next);
   return next;
+}
+
+StatusOr<UserRecord> UserDirectory::ReplaceProfile(const std::string& id, nlohmann::json profile) {
+  return Mutate(id, [&](UserRecord& next) {
+    std::string new_login = LowerAscii(profile.value("login", ""));
+    {
+      std::shared_lock lock(mu_);
+      if (auto other = by_login_.find(new_login); other != by_login_.end() && other->second->id != id) {
+        return AlreadyExistsError("login").AddCause("login: An object with this field already exists in the current organization");
+      }
+    }
+    next.profile = std::move(profile);
+    return Status::Ok();
+  });
 }
 
 bool UserDirectory::IsLastActiveAdmin(const UserRecord& u) const {
@@ -154,78 +161,56 @@ bool UserDirectory::IsLastActiveAdmin(const UserRecord& u) const {
 }
 
 StatusOr<UserRecord> UserDirectory::Apply(const std::string& id, LifecycleOp op) {
-  std::lock_guard w(write_mu_);
-  UserRecord next;
-  {
-    std::shared_lock lock(mu_);
-    Ptr cur = Find(id);
-    if (!cur || cur->id != id) return NotFoundError(id);
-    next = *cur;
-  }
-  const UserStatus from = next.status;
-  UserStatus to = from;
-  switch (op) {
-    case LifecycleOp::kActivate:
-      if (from == UserStatus::kActive) {
-        return FailedPreconditionError("Activation failed because the user is already active").WithDetail("already_active");
-      }
-      if (from != UserStatus::kStaged && from != UserStatus::kDeprovisioned) return NotAllowedInStatus();
-      to = UserStatus::kActive;
-      break;
-    case LifecycleOp::kReactivate:
-      if (from != UserStatus::kProvisioned && from != UserStatus::kRecovery) return NotAllowedInStatus();
-      to = UserStatus::kActive;
-      break;
-    case LifecycleOp::kDeactivate:
-      if (from == UserStatus::kDeprovisioned) return NotAllowedInStatus();
-      to = UserStatus::kDeprovisioned;
-      break;
-    case LifecycleOp::kSuspend:
-      if (from != UserStatus::kActive) {
-        return InvalidArgumentError("status").AddCause("status: Only an ACTIVE user can be suspended");
-      }
-      to = UserStatus::kSuspended;
-      break;
-    case LifecycleOp::kUnsuspend:
-      if (from != UserStatus::kSuspended) {
-        return InvalidArgumentError("status").AddCause("status: Only a SUSPENDED user can be unsuspended");
-      }
-      to = UserStatus::kActive;
-      break;
-  }
-  if (to != UserStatus::kActive && IsLastActiveAdmin(next)) {
-    return NotAllowedInStatus().AddCause("status: The last active SUPER_ADMIN cannot be deactivated or suspended");
-  }
-  WallTime now = clock_.Now();
-  next.status = to;
-  next.status_changed = now;
-  next.last_updated = now;
-  if (to == UserStatus::kActive && (op == LifecycleOp::kActivate || op == LifecycleOp::kReactivate)) next.activated = now;
-  Status s = Persist(next);
-  if (!s.ok()) return s;
-  Publish(next);
-  return next;
+  return Mutate(id, [&](UserRecord& next) {
+    const UserStatus from = next.status;
+    UserStatus to = from;
+    switch (op) {
+      case LifecycleOp::kActivate:
+        if (from == UserStatus::kActive) {
+          return FailedPreconditionError("Activation failed because the user is already active").WithDetail("already_active");
+        }
+        if (from != UserStatus::kStaged && from != UserStatus::kDeprovisioned) return NotAllowedInStatus();
+        to = UserStatus::kActive;
+        break;
+      case LifecycleOp::kReactivate:
+        if (from != UserStatus::kProvisioned && from != UserStatus::kRecovery) return NotAllowedInStatus();
+        to = UserStatus::kActive;
+        break;
+      case LifecycleOp::kDeactivate:
+        if (from == UserStatus::kDeprovisioned) return NotAllowedInStatus();
+        to = UserStatus::kDeprovisioned;
+        break;
+      case LifecycleOp::kSuspend:
+        if (from != UserStatus::kActive) {
+          return InvalidArgumentError("status").AddCause("status: Only an ACTIVE user can be suspended");
+        }
+        to = UserStatus::kSuspended;
+        break;
+      case LifecycleOp::kUnsuspend:
+        if (from != UserStatus::kSuspended) {
+          return InvalidArgumentError("status").AddCause("status: Only a SUSPENDED user can be unsuspended");
+        }
+        to = UserStatus::kActive;
+        break;
+    }
+    if (to != UserStatus::kActive && IsLastActiveAdmin(next)) {
+      return NotAllowedInStatus().AddCause("status: The last active SUPER_ADMIN cannot be deactivated or suspended");
+    }
+    next.status = to;
+    next.status_changed = clock_.Now();
+    if (op == LifecycleOp::kActivate || op == LifecycleOp::kReactivate) next.activated = next.status_changed;
+    return Status::Ok();
+  });
 }
 
 StatusOr<UserRecord> UserDirectory::SetSuperAdmin(const std::string& id, bool super_admin) {
-  std::lock_guard w(write_mu_);
-  UserRecord next;
-  {
-    std::shared_lock lock(mu_);
-    Ptr cur = Find(id);
-    if (!cur || cur->id != id) return NotFoundError(id);
-    next = *cur;
-  }
-  if (next.super_admin == super_admin) return next;
-  if (!super_admin && IsLastActiveAdmin(next)) {
-    return NotAllowedInStatus().AddCause("role: The last active SUPER_ADMIN cannot lose the role");
-  }
-  next.super_admin = super_admin;
-  next.last_updated = clock_.Now();
-  Status s = Persist(next);
-  if (!s.ok()) return s;
-  Publish(next);
-  return next;
+  return Mutate(id, [&](UserRecord& next) {
+    if (!super_admin && next.super_admin && IsLastActiveAdmin(next)) {
+      return NotAllowedInStatus().AddCause("role: The last active SUPER_ADMIN cannot lose the role");
+    }
+    next.super_admin = super_admin;
+    return Status::Ok();
+  });
 }
 
 StatusOr<bool> UserDirectory::Delete(const std::string& id) {

@@ -4,6 +4,7 @@
 // take the exclusive lock only to swap in the new record, never across disk I/O.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,7 +64,8 @@ class UserDirectory final : public OwnerDirectory {
   using Ptr = std::shared_ptr<const UserRecord>;
 
   Ptr Find(std::string_view id_or_login) const;  // REQUIRES: mu_ held (shared)
-  Status Persist(const UserRecord& next);         // REQUIRES: write_mu_ held
+  // Copies the record, applies `change`, stamps lastUpdated, writes it through and publishes it.
+  StatusOr<UserRecord> Mutate(const std::string& id, const std::function<Status(UserRecord&)>& change);
   void Publish(UserRecord next);                  // REQUIRES: write_mu_ held
   bool IsLastActiveAdmin(const UserRecord& u) const;
 
