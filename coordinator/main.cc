@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
   auto* threads_opt = serve->add_option("--threads", config.threads, "Worker threads (0: one per core)");
   auto* public_url_opt = serve->add_option("--public-url", config.public_url, "Base URL clients use, for Link headers");
   auto* log_level_opt = serve->add_option("--log-level", config.log_level, "debug, info, warning or error");
+  auto* timeout_opt = serve->add_option("--request-timeout", config.request_timeout_seconds,
+                                        "Seconds to receive a request's head, and again its body");
 
   auto* recover = app.add_subcommand("admin-token", "Offline: print a new API token for an existing admin");
   recover->add_option("--data-dir", config.data_dir, "Data directory")->required();
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
     keep(threads_opt, from_file.threads, config.threads);
     keep(public_url_opt, from_file.public_url, config.public_url);
     keep(log_level_opt, from_file.log_level, config.log_level);
+    keep(timeout_opt, from_file.request_timeout_seconds, config.request_timeout_seconds);
     if (config.plain_http) from_file.plain_http = true;
     if (!config.data_dir.empty()) from_file.data_dir = config.data_dir;
     config = from_file;

@@ -80,6 +80,7 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
   if (Status s = SplitHostPort(config.listen, &options.host, &options.port); !s.ok()) return s;
   options.threads = config.threads;
   options.max_connections = config.max_connections;
+  options.request_timeout = std::chrono::seconds(std::max(1u, config.request_timeout_seconds));
   options.tls = !config.plain_http;
   std::string fingerprint;
   if (options.tls) {

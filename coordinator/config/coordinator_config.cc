@@ -40,6 +40,7 @@ Status LoadConfigFile(const std::string& path, CoordinatorConfig& c) {
       else if (name == "server.tls_key") str(c.tls_key_file);
       else if (name == "server.threads") num(c.threads);
       else if (name == "server.max_connections") num(c.max_connections);
+      else if (name == "server.request_timeout") num(c.request_timeout_seconds);
       else if (name == "server.plain_http") {
         if (auto v = value.value<bool>()) c.plain_http = *v;
         else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be true or false");

@@ -18,6 +18,7 @@ struct CoordinatorConfig {
   std::string public_url;  // base of the absolute URLs in Link headers, when behind a proxy
   unsigned threads = 0;    // 0: one per core
   size_t max_connections = 10000;
+  unsigned request_timeout_seconds = 30;  // to receive a request's head, and again its body
   std::string log_level = "info";
   std::chrono::milliseconds usage_flush_interval{1000};
 };

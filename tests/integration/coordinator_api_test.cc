@@ -204,6 +204,21 @@ TEST_F(CoordinatorApiTest, HostileBytesGetAnErrorOrACleanClose) {
   EXPECT_EQ(client->Get("/healthz", "").status, 200);
 }
 
+TEST(CoordinatorRobustness, SlowClientIsCutOffAtTheRequestTimeout) {
+  CoordinatorProcess c;
+  c.Init();
+  ASSERT_TRUE(c.Start({.extra_args = {"--request-timeout", "1"}}));
+  TestHttpClient client(c.url());
+  auto start = std::chrono::steady_clock::now();
+  // Half a request head, then silence: the server must close, not wait forever.
+  std::string reply = client.SendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(reply.empty()) << reply;
+  EXPECT_GE(waited, std::chrono::milliseconds(900));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  EXPECT_EQ(client.Get("/healthz", "").status, 200);
+}
+
 TEST_F(CoordinatorApiTest, SigtermStopsCleanly) { EXPECT_EQ(coordinator.Stop(), 0); }
 
 TEST(CoordinatorCli, InitRefusesAnInitializedDirectoryAndAdminTokenRecovers) {

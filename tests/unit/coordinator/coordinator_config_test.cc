@@ -30,6 +30,7 @@ plain_http = true
 public_url = "https://kh.example.com"
 threads = 3
 max_connections = 50
+request_timeout = 7
 [log]
 level = "debug"
 )").ok());
@@ -39,6 +40,7 @@ level = "debug"
   EXPECT_EQ(config.public_url, "https://kh.example.com");
   EXPECT_EQ(config.threads, 3u);
   EXPECT_EQ(config.max_connections, 50u);
+  EXPECT_EQ(config.request_timeout_seconds, 7u);
   EXPECT_EQ(config.log_level, "debug");
 }
 
