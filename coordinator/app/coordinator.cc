@@ -1,7 +1,17 @@
 #include "coordinator/app/coordinator.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "coordinator/handlers/api_tokens_handler.h"
 #include "coordinator/handlers/health_handler.h"
+#include "coordinator/handlers/logs_handler.h"
+#include "coordinator/handlers/rate_limit_exceptions_handler.h"
+#include "coordinator/handlers/rate_limits_handler.h"
+#include "coordinator/audit/request_events.h"
 #include "coordinator/handlers/users_handler.h"
 #include "coordinator/http/api_pipeline.h"
 #include "coordinator/server/http_server.h"
@@ -14,17 +24,66 @@ namespace keyhole::coord {
 Coordinator::Coordinator(std::unique_ptr<Store> store, const Clock& clock)
     : store_(std::move(store)),
       clock_(clock),
+      system_log_(std::make_unique<SystemLog>(*store_, clock_)),
       users_(std::make_unique<UserDirectory>(*store_, clock_)),
-      tokens_(std::make_unique<TokenService>(*store_, clock_, *users_)) {}
+      tokens_(std::make_unique<TokenService>(*store_, clock_, *users_, TokenPolicy(), system_log_.get())) {}
 
-Coordinator::~Coordinator() = default;
+Coordinator::~Coordinator() {
+  // The offline commands (init, admin-token) record events too.
+  if (auto n = system_log_->Flush(/*final=*/true); !n.ok()) LogError("writing the system log: " + n.status().message());
+}
+
+namespace {
+
+// An event for a token the command line issued (init, admin-token): no request, no client.
+// A rate-limit exception was filed or decided: by whom, on what, with which reason.
+LogEvent ExceptionEvent(const RateLimitException& x, const std::string& what, const UserDirectory& users) {
+  LogEvent e;
+  const bool filed = what == "request";
+  e.event_type = filed ? event_type::kRateLimitExceptionRequest
+                 : what == "approve" ? event_type::kRateLimitExceptionApprove
+                 : what == "deny"    ? event_type::kRateLimitExceptionDeny
+                                     : event_type::kRateLimitExceptionCancel;
+  std::string endpoints;
+  for (const auto& ep : x.endpoints) endpoints += (endpoints.empty() ? "" : ", ") + ep.endpoint + " at " + std::to_string(ep.per_minute) + "/min";
+  e.display_message = "Rate limit exception " + what + ": " + endpoints;
+  if (auto actor = users.Lookup(filed ? x.requested_by : x.decided_by)) e.actor = UserActor(*actor);
+  e.targets.push_back({x.id, "RateLimitException", x.org, endpoints});
+  e.outcome_reason = filed ? x.justification : x.decision_reason;
+  if (filed && !x.lead_time_override.empty()) e.debug_data["leadTimeOverride"] = x.lead_time_override;
+  return e;
+}
+
+LogEvent OfflineTokenEvent(const UserRecord& owner, const TokenRecord& token) {
+  LogEvent e;
+  e.event_type = event_type::kTokenCreate;
+  e.display_message = "Create API token (command line: " + token.name + ")";
+  e.actor = {"keyhole", "SystemPrincipal", "system@keyhole", "Keyhole"};
+  e.targets.push_back({token.id, "Token", token.name, token.name});
+  e.targets.push_back({owner.id, "User", owner.login(), ""});
+  return e;
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const std::string& data_dir, const Clock& clock) {
   PosixFileSystem fs;
   if (Status s = fs.MakeDirectories(data_dir, 0700); !s.ok()) return s;
+  // One process per data directory, for its whole life (as leveldb's LOCK file): a second
+  // coordinator on the same store would never see the first one's revocations.
+  int lock_fd = ::open((data_dir + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return ErrnoToStatus(errno, "open " + data_dir + "/LOCK");
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd);
+    return UnavailableError(data_dir + " is in use by another keyhole-coordinator process");
+  }
   auto store = OpenSqliteStore(data_dir + "/keyhole.db");
-  if (!store.ok()) return store.status();
+  if (!store.ok()) {
+    ::close(lock_fd);
+    return store.status();
+  }
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(store).value(), clock));
+  c->lock_fd_ = lock_fd;
   if (Status s = c->users_->Load(); !s.ok()) return s;
   if (Status s = c->tokens_->Load(); !s.ok()) return s;
   return c;
@@ -38,6 +97,7 @@ StatusOr<std::string> Coordinator::Initialize(const std::string& admin_login) {
   if (!admin.ok()) return admin.status();
   auto token = tokens_->Create(OwnerKind::kUser, admin->id, "bootstrap", "Keyhole init");
   if (!token.ok()) return token.status();
+  system_log_->Record(OfflineTokenEvent(*admin, token->record));
   return token->secret;
 }
 
@@ -50,6 +110,7 @@ StatusOr<std::string> Coordinator::IssueAdminToken(const std::string& login) {
   }
   auto token = tokens_->Create(OwnerKind::kUser, user->id, "recovery", "Keyhole recovery");
   if (!token.ok()) return token.status();
+  system_log_->Record(OfflineTokenEvent(*user, token->record));
   return token->secret;
 }
 
@@ -66,6 +127,7 @@ void Coordinator::RunBackground(std::chrono::milliseconds flush_interval) {
     stop_cv_.wait_for(lock, flush_interval, [this] { return stop_requested_; });
     lock.unlock();
     if (auto n = tokens_->FlushUsage(); !n.ok()) LogError("flushing token use: " + n.status().message());
+    system_log_->RunMaintenance();  // writes queued events, prunes past retention hourly
     if (clock_.Monotonic() >= next_sweep) {
       if (size_t n = tokens_->RevokeIdle(); n > 0) LogInfo("revoked " + std::to_string(n) + " idle token(s)");
       next_sweep = clock_.Monotonic() + std::chrono::minutes(1);
@@ -105,12 +167,46 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
   }
 
   Router router;
-  ApiPipeline pipeline(router, *tokens_, clock_, PipelineOptions{config.public_url});
-  RegisterHealth(router, pipeline);
-  UsersHandler users_handler(*users_, *tokens_);
+  RegisterHealth(router);
+  system_log_->SetRetention(std::chrono::hours(24) * config.system_log_retention_days);
+  UsersHandler users_handler(*users_, *tokens_, system_log_.get());
   users_handler.Register(router);
-  ApiTokensHandler tokens_handler(*users_, *tokens_);
+  ApiTokensHandler tokens_handler(*users_, *tokens_, system_log_.get());
   tokens_handler.Register(router);
+  LogsHandler logs_handler(*system_log_, clock_);
+  logs_handler.Register(router);
+  RateLimitTable limits(config.rate_limits);
+  RateLimitsHandler rate_limits_handler(limits, clock_);
+  rate_limits_handler.Register(router);
+  RateLimitExceptions exceptions(*store_, clock_, limits, ExceptionOptions{.lead_business_days = config.rate_limit_lead_business_days},
+                                 [this](const RateLimitException& x, const std::string& what) {
+                                   system_log_->Record(ExceptionEvent(x, what, *users_));
+                                 });
+  RateLimitExceptionsHandler exceptions_handler(exceptions, clock_);
+  exceptions_handler.Register(router);
+  // Every route is registered: the rate limiter can count them now.
+  if (Status s = limits.Bind(router); !s.ok()) return s;
+  if (Status s = exceptions.Load(); !s.ok()) return s;
+  IpThrottle ip_throttle(config.rate_limits.unauthenticated_per_minute);
+  std::string proxy_error;
+  auto addresses = ClientAddress::Create(config.rate_limits.trusted_proxies, &proxy_error);
+  if (!addresses) return InvalidArgumentError(proxy_error);
+  PipelineOptions pipeline_options{config.public_url, *addresses};
+  if (config.rate_limits.enabled) {
+    pipeline_options.limits = &limits;
+    pipeline_options.ip_throttle = &ip_throttle;
+  } else {
+    LogWarning("rate limits are off (ratelimits.enabled = false): only for benchmarks");
+  }
+  pipeline_options.on_violation = [this](const Request& req, const RateLimitViolation& v) {
+    LogEvent e = EventFor(req, *users_, event_type::kRateLimitViolation,
+                          "Rate limit violation: " + v.endpoint + " over " + std::to_string(v.limit) + " per minute");
+    e.severity = "WARN";
+    e.outcome_result = "RATE_LIMIT";
+    e.outcome_reason = v.endpoint;
+    system_log_->Record(std::move(e));
+  };
+  ApiPipeline pipeline(router, *tokens_, clock_, std::move(pipeline_options));
 
   HttpServer server(pipeline, options);
   if (Status s = server.Start(); !s.ok()) return s;
@@ -128,6 +224,9 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
   LogInfo("shutting down: draining connections");
   server.Stop();
   background.join();
+  if (auto n = system_log_->Flush(/*final=*/true); !n.ok()) {
+    LogError("final flush of the system log failed: " + n.status().message());
+  }
   auto flushed = tokens_->FlushUsage();
   if (!flushed.ok()) {
     LogError("final flush of token use failed: " + flushed.status().message());

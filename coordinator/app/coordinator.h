@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "coordinator/audit/system_log.h"
 #include "coordinator/auth/token_service.h"
 #include "coordinator/auth/user_directory.h"
 #include "coordinator/config/coordinator_config.h"
@@ -41,13 +42,16 @@ class Coordinator {
 
   UserDirectory& users() { return *users_; }
   TokenService& tokens() { return *tokens_; }
+  SystemLog& system_log() { return *system_log_; }
 
  private:
   Coordinator(std::unique_ptr<Store> store, const Clock& clock);
   void RunBackground(std::chrono::milliseconds flush_interval);
 
+  int lock_fd_ = -1;  // flock()ed DATA_DIR/LOCK, held for the process's life
   std::unique_ptr<Store> store_;
   const Clock& clock_;
+  std::unique_ptr<SystemLog> system_log_;  // before tokens_, which records into it
   std::unique_ptr<UserDirectory> users_;
   std::unique_ptr<TokenService> tokens_;
 

@@ -52,7 +52,7 @@ TokenRecord TokenService::Snapshot(const Entry& e) const {
   return r;
 }
 
-StatusOr<Principal> TokenService::Authenticate(std::string_view secret, AuthFailure* why) {
+StatusOr<Principal> TokenService::Authenticate(std::string_view secret, AuthFailure* why, const ClientInfo* client) {
   auto fail = [why](AuthFailure f) {
     if (why) *why = f;
     return UnauthenticatedError("Invalid token provided");
@@ -75,10 +75,19 @@ StatusOr<Principal> TokenService::Authenticate(std::string_view secret, AuthFail
   switch (policy_.Evaluate(state, owner && owner->active, now)) {
     case TokenVerdict::kRevoked:
       return fail(AuthFailure::kRevoked);
-    case TokenVerdict::kExpired:
-      if (Status s = RevokeEntry(e, kRevokedInactivity); !s.ok()) LogError("revoking an idle token: " + s.message());
+    case TokenVerdict::kExpired: {
+      bool revoked_now = false;
+      if (Status s = RevokeEntry(e, kRevokedInactivity, &revoked_now); !s.ok()) {
+        LogError("revoking an idle token: " + s.message());
+      }
+      if (revoked_now) LogInactivityRevocation(*e, client);
       return fail(AuthFailure::kExpired);
+    }
     case TokenVerdict::kOwnerInactive:
+      if (owner && log_) {
+        LogActor actor{e->base.owner_id, e->base.owner_kind == OwnerKind::kUser ? "User" : "Agent", "", ""};
+        log_->RecordOwnerInactiveRefusal(e->base.id, actor, client ? std::string(client->ip) : "", client ? std::string(client->user_agent) : "");
+      }
       return fail(owner ? AuthFailure::kOwnerInactive : AuthFailure::kOwnerMissing);
     case TokenVerdict::kAccept:
       break;
@@ -148,7 +157,23 @@ size_t TokenService::CountActive(const std::string& owner_id) const {
   return n;
 }
 
-Status TokenService::RevokeEntry(const EntryPtr& e, std::string_view reason) {
+void TokenService::LogInactivityRevocation(const Entry& e, const ClientInfo* client) {
+  if (!log_) return;
+  LogEvent ev;
+  ev.event_type = event_type::kTokenRevokeInactivity;
+  ev.display_message = "Revoke API token: unused for longer than its window";
+  ev.actor = {"keyhole", "SystemPrincipal", "system@keyhole", "Keyhole"};
+  if (client) {
+    ev.client_ip = std::string(client->ip);
+    ev.user_agent = std::string(client->user_agent);
+  }
+  ev.outcome_reason = std::string(kRevokedInactivity);
+  ev.targets.push_back({e.base.id, "Token", e.base.name, e.base.name});
+  ev.targets.push_back({e.base.owner_id, e.base.owner_kind == OwnerKind::kUser ? "User" : "Agent", "", ""});
+  log_->Record(std::move(ev));
+}
+
+Status TokenService::RevokeEntry(const EntryPtr& e, std::string_view reason, bool* revoked_now) {
   std::lock_guard w(write_mu_);
   if (e->revoked.load()) return Status::Ok();
   WallTime now = clock_.Now();
@@ -158,6 +183,7 @@ Status TokenService::RevokeEntry(const EntryPtr& e, std::string_view reason) {
   e->base.revoked_at = now;
   e->base.revoked_reason = std::string(reason);
   e->revoked.store(true, std::memory_order_release);
+  if (revoked_now) *revoked_now = true;
   LogInfo("token " + e->base.id + " revoked (" + std::string(reason) + ")");
   return Status::Ok();
 }
@@ -221,7 +247,13 @@ size_t TokenService::RevokeIdle() {
     }
   }
   size_t n = 0;
-  for (const EntryPtr& e : idle) n += RevokeEntry(e, kRevokedInactivity).ok();
+  for (const EntryPtr& e : idle) {
+    bool revoked_now = false;
+    if (RevokeEntry(e, kRevokedInactivity, &revoked_now).ok() && revoked_now) {
+      ++n;
+      LogInactivityRevocation(*e, nullptr);
+    }
+  }
   return n;
 }
 

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "coordinator/audit/system_log.h"
 #include "coordinator/auth/principal.h"
 #include "coordinator/store/store.h"
 #include "shared/clock/clock.h"
@@ -42,18 +43,29 @@ struct TokenPage {
   std::optional<int64_t> next_after;
 };
 
+// Where a request came from, for the System Log events authentication may record.
+struct ClientInfo {
+  // Views into the request, valid for the Authenticate() call only: nothing copied per request.
+  std::string_view ip;
+  std::string_view user_agent;
+};
+
 // Why an authentication failed; all of them answer the same 401 to the caller.
 enum class AuthFailure { kMalformed, kUnknown, kRevoked, kExpired, kOwnerInactive, kOwnerMissing };
 
 class TokenService {
  public:
-  TokenService(Store& store, const Clock& clock, const OwnerDirectory& owners, TokenPolicy policy = TokenPolicy())
-      : store_(store), clock_(clock), owners_(owners), policy_(policy) {}
+  // `log` (optional, not owned) receives revocations for inactivity and owner-inactive refusals.
+  TokenService(Store& store, const Clock& clock, const OwnerDirectory& owners, TokenPolicy policy = TokenPolicy(),
+               SystemLog* log = nullptr)
+      : store_(store), clock_(clock), owners_(owners), policy_(policy), log_(log) {}
 
   Status Load();
 
   // `secret` is the raw token from "SSWS <token>". On failure, *why (if given) says which rule refused.
-  StatusOr<Principal> Authenticate(std::string_view secret, AuthFailure* why = nullptr);
+  // `client` (optional) names the caller in the System Log events a refusal records.
+  StatusOr<Principal> Authenticate(std::string_view secret, AuthFailure* why = nullptr,
+                                   const ClientInfo* client = nullptr);
 
   StatusOr<CreatedToken> Create(OwnerKind kind, const std::string& owner_id, std::string name, std::string client_name);
   // Active tokens only: a revoked token answers NotFound, as Okta's does.
@@ -80,12 +92,15 @@ class TokenService {
 
   TokenRecord Snapshot(const Entry& e) const;  // REQUIRES: mu_ held
   void Insert(TokenRecord record);             // REQUIRES: mu_ held exclusively
-  Status RevokeEntry(const EntryPtr& e, std::string_view reason);
+  // *revoked_now (if given) tells whether this call did revoke, rather than a racing one.
+  Status RevokeEntry(const EntryPtr& e, std::string_view reason, bool* revoked_now = nullptr);
+  void LogInactivityRevocation(const Entry& e, const ClientInfo* client);
 
   Store& store_;
   const Clock& clock_;
   const OwnerDirectory& owners_;
   const TokenPolicy policy_;
+  SystemLog* const log_;
 
   std::mutex write_mu_;  // serializes creations and revocations, with their disk writes
   mutable std::shared_mutex mu_;

@@ -123,6 +123,10 @@ StatusOr<UserRecord> UserDirectory::Create(nlohmann::json profile, bool activate
 
 StatusOr<UserRecord> UserDirectory::Mutate(const std::string& id, const std::function<Status(UserRecord&)>& change) {
   std::lock_guard w(write_mu_);
+  return MutateLocked(id, change);
+}
+
+StatusOr<UserRecord> UserDirectory::MutateLocked(const std::string& id, const std::function<Status(UserRecord&)>& change) {
   UserRecord next;
   {
     std::shared_lock lock(mu_);
@@ -161,46 +165,48 @@ bool UserDirectory::IsLastActiveAdmin(const UserRecord& u) const {
 }
 
 StatusOr<UserRecord> UserDirectory::Apply(const std::string& id, LifecycleOp op) {
-  return Mutate(id, [&](UserRecord& next) {
-    const UserStatus from = next.status;
-    UserStatus to = from;
-    switch (op) {
-      case LifecycleOp::kActivate:
-        if (from == UserStatus::kActive) {
-          return FailedPreconditionError("Activation failed because the user is already active").WithDetail("already_active");
-        }
-        if (from != UserStatus::kStaged && from != UserStatus::kDeprovisioned) return NotAllowedInStatus();
-        to = UserStatus::kActive;
-        break;
-      case LifecycleOp::kReactivate:
-        if (from != UserStatus::kProvisioned && from != UserStatus::kRecovery) return NotAllowedInStatus();
-        to = UserStatus::kActive;
-        break;
-      case LifecycleOp::kDeactivate:
-        if (from == UserStatus::kDeprovisioned) return NotAllowedInStatus();
-        to = UserStatus::kDeprovisioned;
-        break;
-      case LifecycleOp::kSuspend:
-        if (from != UserStatus::kActive) {
-          return InvalidArgumentError("status").AddCause("status: Only an ACTIVE user can be suspended");
-        }
-        to = UserStatus::kSuspended;
-        break;
-      case LifecycleOp::kUnsuspend:
-        if (from != UserStatus::kSuspended) {
-          return InvalidArgumentError("status").AddCause("status: Only a SUSPENDED user can be unsuspended");
-        }
-        to = UserStatus::kActive;
-        break;
-    }
-    if (to != UserStatus::kActive && IsLastActiveAdmin(next)) {
-      return NotAllowedInStatus().AddCause("status: The last active SUPER_ADMIN cannot be deactivated or suspended");
-    }
-    next.status = to;
-    next.status_changed = clock_.Now();
-    if (op == LifecycleOp::kActivate || op == LifecycleOp::kReactivate) next.activated = next.status_changed;
-    return Status::Ok();
-  });
+  return Mutate(id, [&](UserRecord& next) { return ApplyTransition(next, op); });
+}
+
+Status UserDirectory::ApplyTransition(UserRecord& next, LifecycleOp op) const {
+  const UserStatus from = next.status;
+  UserStatus to = from;
+  switch (op) {
+    case LifecycleOp::kActivate:
+      if (from == UserStatus::kActive) {
+        return FailedPreconditionError("Activation failed because the user is already active").WithDetail("already_active");
+      }
+      if (from != UserStatus::kStaged && from != UserStatus::kDeprovisioned) return NotAllowedInStatus();
+      to = UserStatus::kActive;
+      break;
+    case LifecycleOp::kReactivate:
+      if (from != UserStatus::kProvisioned && from != UserStatus::kRecovery) return NotAllowedInStatus();
+      to = UserStatus::kActive;
+      break;
+    case LifecycleOp::kDeactivate:
+      if (from == UserStatus::kDeprovisioned) return NotAllowedInStatus();
+      to = UserStatus::kDeprovisioned;
+      break;
+    case LifecycleOp::kSuspend:
+      if (from != UserStatus::kActive) {
+        return InvalidArgumentError("status").AddCause("status: Only an ACTIVE user can be suspended");
+      }
+      to = UserStatus::kSuspended;
+      break;
+    case LifecycleOp::kUnsuspend:
+      if (from != UserStatus::kSuspended) {
+        return InvalidArgumentError("status").AddCause("status: Only a SUSPENDED user can be unsuspended");
+      }
+      to = UserStatus::kActive;
+      break;
+  }
+  if (to != UserStatus::kActive && IsLastActiveAdmin(next)) {
+    return NotAllowedInStatus().AddCause("status: The last active SUPER_ADMIN cannot be deactivated or suspended");
+  }
+  next.status = to;
+  next.status_changed = clock_.Now();
+  if (op == LifecycleOp::kActivate || op == LifecycleOp::kReactivate) next.activated = next.status_changed;
+  return Status::Ok();
 }
 
 StatusOr<UserRecord> UserDirectory::SetSuperAdmin(const std::string& id, bool super_admin) {
@@ -214,23 +220,19 @@ StatusOr<UserRecord> UserDirectory::SetSuperAdmin(const std::string& id, bool su
 }
 
 StatusOr<bool> UserDirectory::Delete(const std::string& id) {
-  {
-    std::shared_lock lock(mu_);
-    Ptr cur = Find(id);
-    if (!cur || cur->id != id) return NotFoundError(id);
-    if (cur->status != UserStatus::kDeprovisioned) {
-      lock.unlock();
-      auto r = Apply(id, LifecycleOp::kDeactivate);
-      if (!r.ok()) return r.status();
-      return false;
-    }
-  }
+  // One decision under the write lock: a concurrent activate cannot slip in between the status
+  // check and the deletion, and a concurrent deactivate makes this a plain 204, as in Okta.
   std::lock_guard w(write_mu_);
   Ptr cur;
   {
     std::shared_lock lock(mu_);
     cur = Find(id);
     if (!cur || cur->id != id) return NotFoundError(id);
+  }
+  if (cur->status != UserStatus::kDeprovisioned) {
+    auto r = MutateLocked(id, [&](UserRecord& next) { return ApplyTransition(next, LifecycleOp::kDeactivate); });
+    if (!r.ok()) return r.status();
+    return false;
   }
   Status s = store_.DeleteUser(id, clock_.Now());
   if (!s.ok()) return s;

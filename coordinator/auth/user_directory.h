@@ -66,6 +66,9 @@ class UserDirectory final : public OwnerDirectory {
   Ptr Find(std::string_view id_or_login) const;  // REQUIRES: mu_ held (shared)
   // Copies the record, applies `change`, stamps lastUpdated, writes it through and publishes it.
   StatusOr<UserRecord> Mutate(const std::string& id, const std::function<Status(UserRecord&)>& change);
+  StatusOr<UserRecord> MutateLocked(const std::string& id, const std::function<Status(UserRecord&)>& change);  // REQUIRES: write_mu_ held
+  // Okta's legal lifecycle transitions, applied to a copy of the record.
+  Status ApplyTransition(UserRecord& next, LifecycleOp op) const;
   void Publish(UserRecord next);                  // REQUIRES: write_mu_ held
   bool IsLastActiveAdmin(const UserRecord& u) const;
 

@@ -44,7 +44,38 @@ Status LoadConfigFile(const std::string& path, CoordinatorConfig& c) {
       else if (name == "server.plain_http") {
         if (auto v = value.value<bool>()) c.plain_http = *v;
         else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be true or false");
+      } else if (name == "ratelimits.enabled") {
+        if (auto v = value.value<bool>()) c.rate_limits.enabled = *v;
+        else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be true or false");
+      } else if (name == "ratelimits.default_per_minute") num(c.rate_limits.default_per_minute);
+      else if (name == "ratelimits.unauthenticated_per_minute") num(c.rate_limits.unauthenticated_per_minute);
+      else if (name == "ratelimits.exception_lead_business_days") num(c.rate_limit_lead_business_days);
+      else if (name == "ratelimits.trusted_proxies") {
+        const toml::array* list = value.as_array();
+        for (size_t i = 0; list && i < list->size(); ++i) {
+          if (auto v = (*list)[i].value<std::string>()) c.rate_limits.trusted_proxies.push_back(*v);
+          else list = nullptr;
+        }
+        if (!list && status.ok()) status = InvalidArgumentError(path + ": " + name + " must be a list of strings");
+      } else if (name == "ratelimits.endpoints") {
+        // "METHOD /api/v1/path/{template}" = requests per minute
+        const toml::table* endpoints = value.as_table();
+        if (!endpoints && status.ok()) status = InvalidArgumentError(path + ": " + name + " must be a table");
+        for (const auto& [endpoint, limit] : endpoints ? *endpoints : toml::table{}) {
+          auto v = limit.value<int64_t>();
+          std::string key(endpoint.str());
+          if (!v || *v < 0 || *v > UINT32_MAX || key.find(' ') == std::string::npos) {
+            if (status.ok()) status = InvalidArgumentError(path + ": ratelimits.endpoints.\"" + key +
+                                                           "\" must be \"METHOD /path\" = a non-negative integer");
+            continue;
+          }
+          c.rate_limits.endpoints[key] = static_cast<uint32_t>(*v);
+        }
       } else if (name == "log.level") str(c.log_level);
+      else if (name == "system_log.retention_days") {
+        num(c.system_log_retention_days);
+        if (status.ok() && c.system_log_retention_days == 0) status = InvalidArgumentError(path + ": " + name + " must be at least 1");
+      }
       else if (name == "store.data_dir") str(c.data_dir);
       else unknown(name);
     }

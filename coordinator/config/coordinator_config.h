@@ -5,6 +5,7 @@
 #include <chrono>
 #include <string>
 
+#include "coordinator/ratelimit/rate_limit_table.h"
 #include "shared/errors/status.h"
 
 namespace keyhole::coord {
@@ -19,7 +20,10 @@ struct CoordinatorConfig {
   unsigned threads = 0;    // 0: one per core
   size_t max_connections = 10000;
   unsigned request_timeout_seconds = 30;  // to receive a request's head, and again its body
+  RateLimitConfig rate_limits;
+  int rate_limit_lead_business_days = 10;  // notice an exception request must give
   std::string log_level = "info";
+  unsigned system_log_retention_days = 90;  // System Log events older than this are pruned
   std::chrono::milliseconds usage_flush_interval{1000};
 };
 

@@ -1,5 +1,6 @@
 #include "coordinator/handlers/api_tokens_handler.h"
 
+#include "coordinator/audit/request_events.h"
 #include "coordinator/handlers/access.h"
 #include "coordinator/handlers/okta_views.h"
 #include "coordinator/http/api_error.h"
@@ -14,6 +15,15 @@ void ApiTokensHandler::Register(Router& r) {
   r.Add("DELETE", "/api/v1/api-tokens/current", [this](Request& q) { return RevokeCurrent(q); });
   r.Add("GET", "/api/v1/api-tokens/{apiTokenId}", [this](Request& q) { return Get(q); });
   r.Add("DELETE", "/api/v1/api-tokens/{apiTokenId}", [this](Request& q) { return Revoke(q); });
+}
+
+void ApiTokensHandler::Audit(const Request& req, const char* type, const char* message,
+                             const TokenRecord& token) const {
+  if (!log_) return;
+  LogEvent e = EventFor(req, users_, type, message);
+  e.targets.push_back(TokenTarget(token));
+  if (auto owner = users_.Lookup(token.owner_id)) e.targets.push_back(UserTarget(*owner));
+  log_->Record(std::move(e));
 }
 
 StatusOr<TokenRecord> ApiTokensHandler::Visible(const Request& req) const {
@@ -70,6 +80,7 @@ Response ApiTokensHandler::Create(Request& req) {
   }
   auto created = tokens_.Create(OwnerKind::kUser, owner, std::move(*name), client_name.value_or("Keyhole API"));
   if (!created.ok()) return ErrorResponse(created.status());
+  Audit(req, event_type::kTokenCreate, "Create API token", created->record);
   nlohmann::json view = TokenView(created->record, tokens_.policy(), req.base_url);
   view["token"] = created->secret;
   return Response::Json(200, view);
@@ -85,11 +96,14 @@ Response ApiTokensHandler::Revoke(Request& req) {
   auto t = Visible(req);
   if (!t.ok()) return ErrorResponse(t.status());
   if (Status s = tokens_.Revoke(t->id); !s.ok()) return ErrorResponse(s);
+  Audit(req, event_type::kTokenRevoke, "Revoke API token", *t);
   return Response::NoContent();
 }
 
 Response ApiTokensHandler::RevokeCurrent(Request& req) {
+  auto current = tokens_.Get(req.principal->token_id);
   if (Status s = tokens_.Revoke(req.principal->token_id); !s.ok()) return ErrorResponse(s);
+  if (current.ok()) Audit(req, event_type::kTokenRevoke, "Revoke API token", *current);
   return Response::NoContent();
 }
 

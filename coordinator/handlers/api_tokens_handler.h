@@ -1,8 +1,10 @@
 // ApiTokensHandler: /api/v1/api-tokens. Listing, reading and revoking follow Okta; creating a
 // token by API (POST) is Keyhole's extension and answers with the secret, once.
-// Admins see and manage every token; a plain user only its own.
+// Admins see and manage every token; a plain user only its own. Creations and revocations are
+// recorded in the System Log when one is given (never the secret).
 #pragma once
 
+#include "coordinator/audit/system_log.h"
 #include "coordinator/auth/token_service.h"
 #include "coordinator/auth/user_directory.h"
 #include "coordinator/http/router.h"
@@ -13,7 +15,8 @@ class ApiTokensHandler {
  public:
   static constexpr size_t kMaxActiveTokensPerUser = 100;
 
-  ApiTokensHandler(UserDirectory& users, TokenService& tokens) : users_(users), tokens_(tokens) {}
+  ApiTokensHandler(UserDirectory& users, TokenService& tokens, SystemLog* log = nullptr)
+      : users_(users), tokens_(tokens), log_(log) {}
   void Register(Router& router);
 
  private:
@@ -25,9 +28,11 @@ class ApiTokensHandler {
 
   // The token {apiTokenId} if the caller may see it; NotFound otherwise (no hint that it exists).
   StatusOr<TokenRecord> Visible(const Request& req) const;
+  void Audit(const Request& req, const char* type, const char* message, const TokenRecord& token) const;
 
   UserDirectory& users_;
   TokenService& tokens_;
+  SystemLog* const log_;
 };
 
 }  // namespace keyhole::coord

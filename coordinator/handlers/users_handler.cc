@@ -1,5 +1,8 @@
 #include "coordinator/handlers/users_handler.h"
 
+#include <algorithm>
+
+#include "coordinator/audit/request_events.h"
 #include "coordinator/handlers/access.h"
 #include "coordinator/handlers/okta_views.h"
 #include "coordinator/http/api_error.h"
@@ -102,6 +105,13 @@ void UsersHandler::Register(Router& r) {
   r.Add("DELETE", "/api/v1/users/{userId}/roles/{roleId}", [this](Request& q) { return UnassignRole(q); });
 }
 
+void UsersHandler::Audit(const Request& req, const char* type, const char* message, const UserRecord& target) const {
+  if (!log_) return;
+  LogEvent e = EventFor(req, users_, type, message);
+  e.targets.push_back(UserTarget(target));
+  log_->Record(std::move(e));
+}
+
 StatusOr<UsersHandler::UserPtr> UsersHandler::Resolve(const Request& req) const {
   const std::string& key = req.Param("userId");
   const Principal& p = *req.principal;
@@ -158,6 +168,8 @@ Response UsersHandler::Create(Request& req) {
   if (!profile.ok()) return ErrorResponse(profile.status());
   auto user = users_.Create(std::move(profile).value(), *activate, false);
   if (!user.ok()) return ErrorResponse(user.status());
+  Audit(req, event_type::kUserCreate, "Create Okta user", *user);
+  if (*activate) Audit(req, event_type::kUserActivate, "Activate Okta user", *user);
   return Response::Json(200, UserView(*user, req.base_url, false));
 }
 
@@ -187,24 +199,34 @@ Response UsersHandler::Update(Request& req, bool replace) {
   if (!profile.ok()) return ErrorResponse(profile.status());
   auto updated = users_.ReplaceProfile(user->id, std::move(profile).value());
   if (!updated.ok()) return ErrorResponse(updated.status());
+  Audit(req, event_type::kUserUpdateProfile, "Update user profile for Okta", *updated);
   return Response::Json(200, UserView(*updated, req.base_url, false));
 }
 
 Response UsersHandler::Lifecycle(Request& req) {
   if (Status s = RequireSuperAdmin(req); !s.ok()) return ErrorResponse(s);
   const std::string& op_name = req.Param("op");
-  LifecycleOp op;
-  if (op_name == "activate") op = LifecycleOp::kActivate;
-  else if (op_name == "reactivate") op = LifecycleOp::kReactivate;
-  else if (op_name == "deactivate") op = LifecycleOp::kDeactivate;
-  else if (op_name == "suspend") op = LifecycleOp::kSuspend;
-  else if (op_name == "unsuspend") op = LifecycleOp::kUnsuspend;
-  else return NotFoundRoute();
+  struct Op {
+    const char* name;
+    LifecycleOp op;
+    const char* event_type;
+    const char* message;
+  };
+  static constexpr Op kOps[] = {
+      {"activate", LifecycleOp::kActivate, event_type::kUserActivate, "Activate Okta user"},
+      {"reactivate", LifecycleOp::kReactivate, event_type::kUserReactivate, "Reactivate Okta user"},
+      {"deactivate", LifecycleOp::kDeactivate, event_type::kUserDeactivate, "Deactivate Okta user"},
+      {"suspend", LifecycleOp::kSuspend, event_type::kUserSuspend, "Suspend Okta user"},
+      {"unsuspend", LifecycleOp::kUnsuspend, event_type::kUserUnsuspend, "Unsuspend Okta user"},
+  };
+  auto found = std::find_if(std::begin(kOps), std::end(kOps), [&](const Op& o) { return op_name == o.name; });
+  if (found == std::end(kOps)) return NotFoundRoute();
   auto resolved = Resolve(req);
   if (!resolved.ok()) return ErrorResponse(resolved.status());
   const UserRecord* user = resolved->get();
-  auto updated = users_.Apply(user->id, op);
+  auto updated = users_.Apply(user->id, found->op);
   if (!updated.ok()) return ErrorResponse(updated.status());
+  Audit(req, found->event_type, found->message, *updated);
   // Keyhole sends no e-mail and has no activation link: every lifecycle answer is an empty object.
   return Response::Json(200, nlohmann::json::object());
 }
@@ -216,7 +238,14 @@ Response UsersHandler::Delete(Request& req) {
   const UserRecord* user = resolved->get();
   auto deleted = users_.Delete(user->id);
   if (!deleted.ok()) return ErrorResponse(deleted.status());
-  if (*deleted) tokens_.ForgetOwner(user->id);
+  if (*deleted) {
+    tokens_.ForgetOwner(user->id);
+    // Keyhole deletes at once: Okta's initiated/completed pair comes together.
+    Audit(req, event_type::kUserDeleteInitiated, "Delete Okta user initiated", *user);
+    Audit(req, event_type::kUserDeleteCompleted, "Delete Okta user completed", *user);
+  } else {
+    Audit(req, event_type::kUserDeactivate, "Deactivate Okta user", *user);
+  }
   return Response::NoContent();
 }
 
@@ -242,6 +271,7 @@ Response UsersHandler::AssignRole(Request& req) {
   if (!f.ok()) return ErrorResponse(f.ToStatus());
   auto updated = users_.SetSuperAdmin(user->id, true);
   if (!updated.ok()) return ErrorResponse(updated.status());
+  if (!user->super_admin) Audit(req, event_type::kUserPrivilegeGrant, "Grant user privilege: SUPER_ADMIN", *updated);
   return Response::Json(200, SuperAdminRoleView(*updated, req.base_url));
 }
 
@@ -255,6 +285,7 @@ Response UsersHandler::UnassignRole(Request& req) {
   }
   auto updated = users_.SetSuperAdmin(user->id, false);
   if (!updated.ok()) return ErrorResponse(updated.status());
+  Audit(req, event_type::kUserPrivilegeRevoke, "Revoke user privilege: SUPER_ADMIN", *updated);
   return Response::NoContent();
 }
 

@@ -28,6 +28,12 @@ Response ErrorResponse(const Status& s) {
       if (d == kDetailMissingParameter)
         return OktaError(400, "E0000028", "The request is missing a required parameter.", s.causes());
       if (d == kDetailSearch) return OktaError(400, "E0000031", "Invalid search criteria.", s.causes());
+      if (d == kDetailDate) {
+        return OktaError(400, "E0000030",
+                         "Bad request. Invalid date. Dates must be of the form yyyy-MM-dd'T'HH:mm:ss.SSSZZ, e.g. "
+                         "2013-01-01T12:00:00.000-07:00.",
+                         s.causes());
+      }
       return OktaError(400, "E0000001", "Api validation failed: " + s.message(), s.causes());
     case StatusCode::kAlreadyExists:
       return OktaError(400, "E0000001", "Api validation failed: " + s.message(), s.causes());

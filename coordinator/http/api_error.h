@@ -18,6 +18,7 @@ inline constexpr std::string_view kDetailPaging = "paging";
 inline constexpr std::string_view kDetailMissingParameter = "missing_parameter";
 inline constexpr std::string_view kDetailSearch = "search";
 inline constexpr std::string_view kDetailAlreadyActive = "already_active";
+inline constexpr std::string_view kDetailDate = "date";  // bad since/until: 400 E0000030
 
 Response ErrorResponse(const Status& status);
 

@@ -60,10 +60,6 @@ ApiPipeline::ApiPipeline(Router& router, TokenService& tokens, const Clock& cloc
   while (!options_.public_url.empty() && options_.public_url.back() == '/') options_.public_url.pop_back();
 }
 
-void ApiPipeline::AddPublicRoute(std::string method, std::string pattern) {
-  public_routes_.insert(method + " " + pattern);
-}
-
 std::string ApiPipeline::NewRequestId() const {
   // A random per-thread prefix and a counter: unique and cheap (no CSPRNG call per request).
   thread_local const std::string prefix = RandomBase62(12);
@@ -82,13 +78,35 @@ Response ApiPipeline::Finish(Response resp, const std::string& request_id) const
 
 Response ApiPipeline::Handle(Request& req) const {
   req.request_id = NewRequestId();
-  return Finish(Dispatch(req), req.request_id);
+  std::optional<WindowDecision> rate;
+  Response resp = Dispatch(req, &rate);
+  if (rate) {
+    // One field each (never comma-joined): Okta's SDKs parse them as single integers.
+    resp.AddHeader("X-Rate-Limit-Limit", std::to_string(rate->limit));
+    resp.AddHeader("X-Rate-Limit-Remaining", std::to_string(rate->remaining));
+    resp.AddHeader("X-Rate-Limit-Reset", std::to_string(rate->reset_epoch_seconds));
+  }
+  return Finish(std::move(resp), req.request_id);
 }
 
-Response ApiPipeline::Dispatch(Request& req) const {
+Response ApiPipeline::TooManyRequests(const Request& req, const WindowDecision& d, std::string endpoint,
+                                      bool first) const {
+  if (first && options_.on_violation) {
+    options_.on_violation(req, RateLimitViolation{std::move(endpoint), req.client_ip, d.limit, d.reset_epoch_seconds});
+  }
+  return ErrorResponse(Status(StatusCode::kRateLimited, "rate limited"));
+}
+
+Response ApiPipeline::Dispatch(Request& req, std::optional<WindowDecision>* rate) const {
   std::string_view target = req.target;
   size_t qmark = target.find('?');
   req.path = std::string(target.substr(0, qmark));
+  // A proxy may append its own X-Forwarded-For field rather than extend the first: read them all.
+  std::string forwarded;
+  for (const auto& [k, v] : req.headers) {
+    if (strcasecmp(k.c_str(), "X-Forwarded-For") == 0) forwarded += (forwarded.empty() ? "" : ",") + v;
+  }
+  req.client_ip = options_.addresses.Resolve(req.peer_ip, forwarded.empty() ? nullptr : &forwarded);
   if (req.path.empty() || req.path.front() != '/') return NotFoundRoute();
   if (qmark != std::string_view::npos) {
     auto query = ParseQuery(target.substr(qmark + 1));
@@ -101,20 +119,55 @@ Response ApiPipeline::Dispatch(Request& req) const {
     const std::string* host = req.Header("Host");
     req.base_url = std::string(req.tls ? "https://" : "http://") + (host && IsSafeHost(*host) ? *host : "localhost");
   }
-  if (!AcceptsJson(req.Header("Accept"))) return NotAcceptable();
 
   RouteMatch match = router_.Match(req.method, req.path);
-  const bool is_public = match.handler && public_routes_.count(req.method + " " + match.pattern) > 0;
-  if (!is_public) {
+  const Route* route = match.route;
+  const WallTime now = clock_.Now();
+  IpThrottle* throttle = options_.ip_throttle;
+  std::string ip_key = throttle ? ClientAddress::ThrottleKey(req.client_ip) : std::string();
+  auto refuse_ip = [&](const WindowDecision& d) {
+    *rate = d;
+    return TooManyRequests(req, d, "unauthenticated", throttle->FirstViolationIn(ip_key, d.window));
+  };
+  if (route && route->is_public) {
+    if (throttle && !route->unthrottled) {
+      WindowDecision d = throttle->Acquire(ip_key, now);
+      *rate = d;
+      if (!d.allowed) return refuse_ip(d);
+    }
+  } else {
+    // A client that used up its unauthenticated budget is refused before any token lookup.
+    if (throttle && throttle->Exhausted(ip_key, now)) {
+      return refuse_ip(throttle->Acquire(ip_key, now));
+    }
     const std::string* auth = req.Header("Authorization");
     constexpr std::string_view kScheme = "SSWS ";
-    if (auth == nullptr || auth->size() <= kScheme.size() || strncasecmp(auth->data(), kScheme.data(), kScheme.size()) != 0) {
+    StatusOr<Principal> principal = UnauthenticatedError("no credentials");
+    if (auth != nullptr && auth->size() > kScheme.size() && strncasecmp(auth->data(), kScheme.data(), kScheme.size()) == 0) {
+      const std::string* agent = req.Header("User-Agent");
+      ClientInfo client{req.client_ip, agent ? std::string_view(*agent) : std::string_view()};
+      principal = tokens_.Authenticate(std::string_view(*auth).substr(kScheme.size()), nullptr, &client);
+    }
+    if (!principal.ok()) {
+      if (throttle) {
+        WindowDecision d = throttle->Acquire(ip_key, now);
+        *rate = d;
+        if (!d.allowed) return refuse_ip(d);
+      }
       return InvalidToken();
     }
-    auto principal = tokens_.Authenticate(std::string_view(*auth).substr(kScheme.size()));
-    if (!principal.ok()) return InvalidToken();
     req.principal = std::move(principal).value();
+    if (RateLimitTable* limits = options_.limits) {
+      std::optional<size_t> id = route ? std::optional(match.route_id) : std::nullopt;
+      WindowDecision d = limits->Acquire(id, now);
+      *rate = d;
+      if (!d.allowed) {
+        std::string endpoint = route ? route->method + " " + route->pattern : "* (no such path)";
+        return TooManyRequests(req, d, std::move(endpoint), limits->FirstViolationIn(id, d.window));
+      }
+    }
   }
+  if (!AcceptsJson(req.Header("Accept"))) return NotAcceptable();
   if (!match.handler) return match.path_known ? MethodNotAllowed(match.allow) : NotFoundRoute();
   if (!req.body.empty() && !IsJsonContentType(req.Header("Content-Type"))) return UnsupportedMediaType();
   req.params = std::move(match.params);

@@ -1,28 +1,44 @@
 // ApiPipeline: what every request goes through, in order, before and after its handler:
-// request id → target parsing → Accept check → authentication (before routing, so a bad token on
-// an unknown id is 401, not 404) → routing (404/405) → media type (415) → handler → the headers
-// every response carries (Date, X-Okta-Request-Id, Content-Type, Cache-Control).
+// request id → target parsing → client address → routing → per-IP throttle of unauthenticated
+// traffic (before any token lookup) → authentication (before 404/405, so a bad token on an
+// unknown id is 401) → the endpoint's org-wide rate limit (429 with no side effect) → Accept
+// (406), route (404/405) and media type (415) checks → handler → the headers every response
+// carries (Date, X-Okta-Request-Id, Cache-Control, X-Rate-Limit-*).
 // Built once, then shared read-only by all server threads.
 #pragma once
 
 #include <string>
 #include <unordered_set>
 
+#include <functional>
+
 #include "coordinator/auth/token_service.h"
 #include "coordinator/http/router.h"
+#include "coordinator/ratelimit/client_address.h"
+#include "coordinator/ratelimit/ip_throttle.h"
+#include "coordinator/ratelimit/rate_limit_table.h"
 
 namespace keyhole::coord {
 
+// A request refused for its rate, reported once per endpoint (or client) per window.
+struct RateLimitViolation {
+  std::string endpoint;  // "GET /api/v1/logs", or "unauthenticated" for the per-IP limit
+  std::string client_ip;
+  uint32_t limit = 0;
+  int64_t reset_epoch_seconds = 0;
+};
+
 struct PipelineOptions {
   std::string public_url;  // overrides the Host-derived base URL in links, e.g. "https://kh.example.com"
+  ClientAddress addresses;  // who the client is (trusted proxies)
+  RateLimitTable* limits = nullptr;     // null: no org-wide limits (benchmarks only)
+  IpThrottle* ip_throttle = nullptr;    // null: no per-IP limit on unauthenticated traffic
+  std::function<void(const Request&, const RateLimitViolation&)> on_violation;
 };
 
 class ApiPipeline {
  public:
   ApiPipeline(Router& router, TokenService& tokens, const Clock& clock, PipelineOptions options);
-
-  // Routes that need no token (health, and later agent activation): exact method + template.
-  void AddPublicRoute(std::string method, std::string pattern);
 
   Response Handle(Request& req) const;
 
@@ -31,13 +47,13 @@ class ApiPipeline {
   std::string NewRequestId() const;
 
  private:
-  Response Dispatch(Request& req) const;
+  Response Dispatch(Request& req, std::optional<WindowDecision>* rate) const;
+  Response TooManyRequests(const Request& req, const WindowDecision& d, std::string endpoint, bool first) const;
 
   Router& router_;
   TokenService& tokens_;
   const Clock& clock_;
   PipelineOptions options_;
-  std::unordered_set<std::string> public_routes_;  // "METHOD pattern"
 };
 
 }  // namespace keyhole::coord

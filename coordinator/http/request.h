@@ -31,6 +31,7 @@ struct Request {
 
   // Filled by the pipeline.
   std::string path;
+  std::string client_ip;  // peer_ip, or what a trusted proxy's X-Forwarded-For says
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
   std::string base_url;    // "https://host:port" as the client addressed us
   std::string request_id;  // X-Okta-Request-Id

@@ -10,8 +10,7 @@ struct Router::Node {
   std::unordered_map<std::string, std::unique_ptr<Node>> literal;
   std::unique_ptr<Node> param;
   std::string param_name;
-  std::map<std::string, Handler> methods;  // ordered, for a stable Allow header
-  std::string pattern;
+  std::map<std::string, std::pair<Handler, size_t>> methods;  // → handler, route id; ordered for Allow
 };
 
 namespace {
@@ -37,7 +36,7 @@ std::vector<std::string_view> Segments(std::string_view path) {
 Router::Router() : root_(std::make_unique<Node>()) {}
 Router::~Router() = default;
 
-void Router::Add(std::string method, std::string_view pattern, Handler handler) {
+void Router::Add(std::string method, std::string_view pattern, Handler handler, RouteOptions options) {
   Node* node = root_.get();
   for (std::string_view seg : Segments(pattern)) {
     if (seg.size() > 2 && seg.front() == '{' && seg.back() == '}') {
@@ -50,8 +49,8 @@ void Router::Add(std::string method, std::string_view pattern, Handler handler) 
       node = child.get();
     }
   }
-  node->pattern = std::string(pattern);
-  node->methods[std::move(method)] = std::move(handler);
+  routes_.push_back(Route{method, std::string(pattern), options.is_public, options.unthrottled});
+  node->methods[std::move(method)] = {std::move(handler), routes_.size() - 1};
 }
 
 RouteMatch Router::Match(std::string_view method, std::string_view path) const {
@@ -72,11 +71,12 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
     }
   }
   if (node->methods.empty()) return RouteMatch{};
-  match.pattern = node->pattern;
   auto it = node->methods.find(std::string(method));
   if (it == node->methods.end() && method == "HEAD") it = node->methods.find("GET");
   if (it != node->methods.end()) {
-    match.handler = &it->second;
+    match.handler = &it->second.first;
+    match.route_id = it->second.second;
+    match.route = &routes_[match.route_id];
     return match;
   }
   match.path_known = true;

@@ -17,12 +17,26 @@ namespace keyhole::coord {
 
 using Handler = std::function<Response(Request&)>;
 
+// One registered route. Its index in Router::routes() is its id (rate limits count by it).
+struct Route {
+  std::string method;
+  std::string pattern;
+  bool is_public = false;    // served without a token (health, agent activation)
+  bool unthrottled = false;  // public and exempt from the per-IP limit (health probes)
+};
+
 struct RouteMatch {
   const Handler* handler = nullptr;  // null: see path_known
+  const Route* route = nullptr;      // with handler
+  size_t route_id = 0;               // with handler: the index in Router::routes()
   bool path_known = false;           // the path exists with other methods (405)
   std::string allow;                 // "GET, POST" when path_known
-  std::string pattern;               // the template matched (for rate limits and logs)
   std::unordered_map<std::string, std::string> params;
+};
+
+struct RouteOptions {
+  bool is_public = false;
+  bool unthrottled = false;
 };
 
 class Router {
@@ -33,12 +47,14 @@ class Router {
   Router& operator=(const Router&) = delete;
 
   // REQUIRES: no two routes with the same method and template.
-  void Add(std::string method, std::string_view pattern, Handler handler);
+  void Add(std::string method, std::string_view pattern, Handler handler, RouteOptions options = {});
   RouteMatch Match(std::string_view method, std::string_view path) const;
+  const std::vector<Route>& routes() const { return routes_; }
 
  private:
   struct Node;
   std::unique_ptr<Node> root_;
+  std::vector<Route> routes_;
 };
 
 }  // namespace keyhole::coord

@@ -120,7 +120,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (auto cl = parser_->content_length(); cl && *cl > shared_.options.body_limit) {
       return Reject(PayloadTooLarge(shared_.options.body_limit));
     }
-    if (beast::iequals(req[http::field::expect], "100-continue")) {
+    if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
       // Tell a client that waits before sending its body (curl does, above 1 KiB) to go ahead.
       continue_.emplace(http::status::continue_, req.version());
       beast::get_lowest_layer(stream_).expires_after(shared_.options.request_timeout);
@@ -291,6 +291,10 @@ Status HttpServer::Start() {
     m.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
     SSL_CTX_set_min_proto_version(m.tls->native_handle(), TLS1_2_VERSION);
+    // Forward secrecy and AEAD only for TLS 1.2 (TLS 1.3's suites are all of that kind already);
+    // the server's order wins; no renegotiation a client could use to burn our CPU.
+    SSL_CTX_set_cipher_list(m.tls->native_handle(), "ECDHE+AESGCM:ECDHE+CHACHA20");
+    SSL_CTX_set_options(m.tls->native_handle(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     beast::error_code ec;
     m.tls->use_certificate_chain_file(m.options.tls_cert_file, ec);
     if (ec) return InvalidArgumentError("TLS certificate " + m.options.tls_cert_file + ": " + ec.message());
@@ -360,7 +364,8 @@ void HttpServer::Stop() {
   }
   auto deadline = std::chrono::steady_clock::now() + m.options.drain_timeout;
   for (auto& w : m.workers) {
-    while (!w->ioc.stopped() && std::chrono::steady_clock::now() < deadline) {
+    // A worker whose thread never started (Start failed part-way) has nothing to drain.
+    while (w->thread.joinable() && !w->ioc.stopped() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     w->ioc.stop();

@@ -86,8 +86,9 @@ StatusOr<TlsIdentity> EnsureSelfSignedIdentity(FileSystem& fs, const std::string
 
   std::string san = "DNS:localhost,IP:127.0.0.1,IP:::1";
   if (std::string(host) != "localhost") san += ",DNS:" + std::string(host);
-  // CA:TRUE so that an agent or keyholectl can name this very file as its CA.
-  if (!AddExtension(cert.get(), NID_basic_constraints, "critical,CA:TRUE") ||
+  // CA:TRUE so that an agent or keyholectl can name this very file as its CA; pathlen:0 so that,
+  // trusted as a CA, it can never vouch for an intermediate.
+  if (!AddExtension(cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
       !AddExtension(cert.get(), NID_key_usage, "critical,digitalSignature,keyCertSign") ||
       !AddExtension(cert.get(), NID_ext_key_usage, "serverAuth") ||
       !AddExtension(cert.get(), NID_subject_key_identifier, "hash") ||

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "coordinator/store/sqlite_db.h"
+#include "coordinator/store/sqlite_log_events.h"
 #include "coordinator/store/store.h"
 
 namespace keyhole::coord {
@@ -39,6 +40,36 @@ CREATE TABLE api_tokens (
   revoked_reason TEXT
 );
 CREATE INDEX api_tokens_owner ON api_tokens(owner_id);
+)sql",
+    // 1 → 2: the System Log (queries in sqlite_log_events.cc).
+    R"sql(
+CREATE TABLE log_events (
+  seq            INTEGER PRIMARY KEY AUTOINCREMENT,  -- the cursor and the sort order
+  uuid           TEXT NOT NULL,
+  published      INTEGER NOT NULL,                   -- epoch milliseconds, UTC
+  event_type     TEXT NOT NULL,
+  severity       TEXT NOT NULL,
+  actor_id       TEXT NOT NULL,
+  outcome_result TEXT NOT NULL,
+  search_text    TEXT NOT NULL,                      -- lower-cased text for q keywords
+  event          TEXT NOT NULL                       -- the whole LogEvent, Okta's JSON
+);
+CREATE INDEX log_events_published ON log_events(published);
+CREATE INDEX log_events_type ON log_events(event_type, published);
+CREATE TABLE log_event_targets (                     -- target.id eq "…", exactly
+  target_id      TEXT NOT NULL,
+  seq            INTEGER NOT NULL,                   -- log_events.seq
+  PRIMARY KEY (target_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX log_event_targets_seq ON log_event_targets(seq);
+)sql",
+    // 2 → 3: temporary rate-limit exceptions, each kept whole as JSON (they are few).
+    R"sql(
+CREATE TABLE rate_limit_exceptions (
+  id        TEXT PRIMARY KEY,
+  status    TEXT NOT NULL,
+  record    TEXT NOT NULL
+);
 )sql",
 };
 
@@ -219,6 +250,43 @@ class SqliteStore final : public Store {
       q.Reset();
     }
     return tx.Commit();
+  }
+
+  Status AppendLogEvents(std::vector<LogEvent>& events) override {
+    std::lock_guard lock(mu_);
+    return AppendLogEventRows(*db_, events);
+  }
+
+  StatusOr<std::vector<LogEvent>> QueryLogEvents(const LogQuery& query) override {
+    std::lock_guard lock(mu_);
+    return QueryLogEventRows(*db_, query);
+  }
+
+  StatusOr<size_t> PruneLogEvents(WallTime before, size_t max_rows) override {
+    std::lock_guard lock(mu_);
+    return PruneLogEventRows(*db_, before, max_rows);
+  }
+
+  Status SaveRateLimitException(const RateLimitException& x) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_->handle(),
+                "INSERT INTO rate_limit_exceptions(id,status,record) VALUES(?1,?2,?3) "
+                "ON CONFLICT(id) DO UPDATE SET status=?2, record=?3");
+    q.Bind(1, x.id).Bind(2, ExceptionStatusName(x.status)).Bind(3, x.ToStored().dump());
+    return q.Run();
+  }
+
+  StatusOr<std::vector<RateLimitException>> LoadRateLimitExceptions() override {
+    std::lock_guard lock(mu_);
+    Statement q(db_->handle(), "SELECT id, record FROM rate_limit_exceptions ORDER BY id");
+    std::vector<RateLimitException> out;
+    while (q.Step()) {
+      auto x = RateLimitException::FromStored(nlohmann::json::parse(q.Text(1), nullptr, false));
+      if (!x) return InternalError("corrupt rate-limit exception " + q.Text(0));
+      out.push_back(std::move(*x));
+    }
+    if (!q.status().ok()) return q.status();
+    return out;
   }
 
  private:

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/audit/log_event.h"
+#include "coordinator/ratelimit/rate_limit_exception.h"
 #include "coordinator/store/records.h"
 #include "shared/errors/status.h"
 
@@ -30,6 +32,17 @@ class Store {
   virtual Status RevokeToken(const std::string& id, WallTime at, std::string_view reason) = 0;
   // Best-effort bookkeeping: last use and sliding expiry, many tokens in one transaction.
   virtual Status RecordTokenUses(const std::vector<TokenUse>& uses) = 0;
+
+  // System Log: appends the events in one transaction and assigns each its seq (ascending).
+  virtual Status AppendLogEvents(std::vector<LogEvent>& events) = 0;
+  // At most query.limit events matching the query, in seq order (descending if asked).
+  virtual StatusOr<std::vector<LogEvent>> QueryLogEvents(const LogQuery& query) = 0;
+  // Deletes up to `max_rows` of the oldest events published before `before`; returns how many.
+  virtual StatusOr<size_t> PruneLogEvents(WallTime before, size_t max_rows) = 0;
+
+  // Temporary rate-limit exceptions: insert or replace one; load them all.
+  virtual Status SaveRateLimitException(const RateLimitException& exception) = 0;
+  virtual StatusOr<std::vector<RateLimitException>> LoadRateLimitExceptions() = 0;
 };
 
 // Opens (creating if needed) the SQLite database at `path` in WAL mode with full sync.

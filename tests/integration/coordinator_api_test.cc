@@ -246,6 +246,21 @@ TEST(CoordinatorCli, InitRefusesAnInitializedDirectoryAndAdminTokenRecovers) {
   EXPECT_EQ(c.Stderr().find(first.substr(4)), std::string::npos);
 }
 
+TEST(CoordinatorCli, OneProcessPerDataDirectory) {
+  CoordinatorProcess c;
+  c.Init();
+  ASSERT_TRUE(c.Start());
+  RunResult second = RunCommand({CoordinatorBinary(), "serve", "--data-dir", c.data_dir(), "--listen", "127.0.0.1:0",
+                                 "--plain-http"});
+  EXPECT_NE(second.exit_code, 0);
+  EXPECT_NE(second.err.find("in use"), std::string::npos) << second.err;
+  RunResult offline = RunCommand({CoordinatorBinary(), "admin-token", "--data-dir", c.data_dir(), "--login", "admin@example.com"});
+  EXPECT_NE(offline.exit_code, 0);
+  EXPECT_EQ(c.Stop(), 0);
+  offline = RunCommand({CoordinatorBinary(), "admin-token", "--data-dir", c.data_dir(), "--login", "admin@example.com"});
+  EXPECT_EQ(offline.exit_code, 0) << offline.err;
+}
+
 TEST(CoordinatorCli, ServeInitializesAnEmptyDirectoryAndServesTls) {
   CoordinatorProcess c;
   ASSERT_TRUE(c.Start({.tls = true}));

@@ -46,6 +46,23 @@ TEST(Durability, AcknowledgedChangesSurviveKill9) {
   for (auto& id : revoked_ids) EXPECT_EQ(client.Get("/api/v1/api-tokens/" + id, admin).status, 404);
 }
 
+// A new token of the admin's, used once: {secret, id, lastUsed as the server holds it in memory}.
+struct UsedToken {
+  std::string secret, id, last_used;
+};
+
+std::string LastUsed(TestHttpClient& client, const std::string& admin, const std::string& token_id);
+
+UsedToken UseNewToken(TestHttpClient& client, const std::string& admin) {
+  TestResponse t = client.Post("/api/v1/api-tokens", admin, {{"name", "probe"}});
+  UsedToken u{t.Json()["token"], t.Json()["id"], ""};
+  EXPECT_EQ(LastUsed(client, admin, u.id), "");
+  EXPECT_EQ(client.Get("/api/v1/users/me", u.secret).status, 200);
+  u.last_used = LastUsed(client, admin, u.id);
+  EXPECT_FALSE(u.last_used.empty());
+  return u;
+}
+
 std::string LastUsed(TestHttpClient& client, const std::string& admin, const std::string& token_id) {
   TestResponse t = client.Get("/api/v1/api-tokens/" + token_id, admin);
   return t.Json()["lastUsed"].is_string() ? t.Json()["lastUsed"].get<std::string>() : "";
@@ -56,17 +73,12 @@ TEST(Durability, TokenUseIsFlushedWithinAboutASecond) {
   std::string admin = c.Init();
   ASSERT_TRUE(c.Start());
   TestHttpClient client(c.url());
-  TestResponse t = client.Post("/api/v1/api-tokens", admin, {{"name", "probe"}});
-  std::string secret = t.Json()["token"], id = t.Json()["id"];
-  EXPECT_EQ(LastUsed(client, admin, id), "");
-  ASSERT_EQ(client.Get("/api/v1/users/me", secret).status, 200);
-  std::string in_memory = LastUsed(client, admin, id);
-  EXPECT_FALSE(in_memory.empty());
+  UsedToken used = UseNewToken(client, admin);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   c.Kill9();
   ASSERT_TRUE(c.Start());
   TestHttpClient after(c.url());
-  EXPECT_EQ(LastUsed(after, admin, id), in_memory);
+  EXPECT_EQ(LastUsed(after, admin, used.id), used.last_used);
 }
 
 TEST(Durability, SigtermFlushesTokenUse) {
@@ -74,14 +86,11 @@ TEST(Durability, SigtermFlushesTokenUse) {
   std::string admin = c.Init();
   ASSERT_TRUE(c.Start());
   TestHttpClient client(c.url());
-  TestResponse t = client.Post("/api/v1/api-tokens", admin, {{"name", "probe"}});
-  std::string secret = t.Json()["token"], id = t.Json()["id"];
-  ASSERT_EQ(client.Get("/api/v1/users/me", secret).status, 200);
-  std::string in_memory = LastUsed(client, admin, id);
+  UsedToken used = UseNewToken(client, admin);
   EXPECT_EQ(c.Stop(), 0);  // at once: no time for the periodic flush
   ASSERT_TRUE(c.Start());
   TestHttpClient after(c.url());
-  EXPECT_EQ(LastUsed(after, admin, id), in_memory);
+  EXPECT_EQ(LastUsed(after, admin, used.id), used.last_used);
 }
 
 }  // namespace

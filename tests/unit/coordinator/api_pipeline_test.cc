@@ -7,6 +7,7 @@
 #include "coordinator/handlers/api_tokens_handler.h"
 #include "coordinator/handlers/health_handler.h"
 #include "coordinator/handlers/users_handler.h"
+#include "coordinator/ratelimit/rate_limit_table.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/temp_dir.h"
 
@@ -18,19 +19,33 @@ using keyhole::testing::TempDir;
 
 class ApiPipelineTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Build({}); }
+
+  // (Re)builds the whole stack with these rate limits.
+  void Build(RateLimitConfig rate_config) {
     store = std::move(OpenSqliteStore(dir.File("keyhole.db"))).value();
     users = std::make_unique<UserDirectory>(*store, clock);
+    ASSERT_TRUE(users->Load().ok());
     tokens = std::make_unique<TokenService>(*store, clock, *users);
-    pipeline = std::make_unique<ApiPipeline>(router, *tokens, clock, PipelineOptions{});
-    RegisterHealth(router, *pipeline);
+    ASSERT_TRUE(tokens->Load().ok());
+    router = std::make_unique<Router>();
+    RegisterHealth(*router);
     users_handler = std::make_unique<UsersHandler>(*users, *tokens);
-    users_handler->Register(router);
+    users_handler->Register(*router);
     tokens_handler = std::make_unique<ApiTokensHandler>(*users, *tokens);
-    tokens_handler->Register(router);
-    auto admin = users->Create(Profile("admin@example.com"), true, true);
-    admin_id = admin->id;
-    admin_token = tokens->Create(OwnerKind::kUser, admin_id, "t", "c")->secret;
+    tokens_handler->Register(*router);
+    limits = std::make_unique<RateLimitTable>(rate_config);
+    ASSERT_TRUE(limits->Bind(*router).ok());
+    throttle = std::make_unique<IpThrottle>(rate_config.unauthenticated_per_minute);
+    std::string error;
+    PipelineOptions options{"", *ClientAddress::Create(rate_config.trusted_proxies, &error), limits.get(), throttle.get()};
+    options.on_violation = [this](const Request&, const RateLimitViolation& v) { violations.push_back(v); };
+    pipeline = std::make_unique<ApiPipeline>(*router, *tokens, clock, std::move(options));
+    if (admin_id.empty()) {
+      auto admin = users->Create(Profile("admin@example.com"), true, true);
+      admin_id = admin->id;
+      admin_token = tokens->Create(OwnerKind::kUser, admin_id, "t", "c")->secret;
+    }
   }
 
   static nlohmann::json Profile(const std::string& login) {
@@ -38,8 +53,9 @@ class ApiPipelineTest : public ::testing::Test {
   }
 
   Response Call(const std::string& method, const std::string& target, const std::string& token,
-                const std::string& body = "", HeaderList headers = {}) {
+                const std::string& body = "", HeaderList headers = {}, const std::string& peer = "192.0.2.10") {
     Request req;
+    req.peer_ip = peer;
     req.method = method;
     req.target = target;
     req.headers = std::move(headers);
@@ -59,7 +75,10 @@ class ApiPipelineTest : public ::testing::Test {
   std::unique_ptr<Store> store;
   std::unique_ptr<UserDirectory> users;
   std::unique_ptr<TokenService> tokens;
-  Router router;
+  std::unique_ptr<Router> router;
+  std::unique_ptr<RateLimitTable> limits;
+  std::unique_ptr<IpThrottle> throttle;
+  std::vector<RateLimitViolation> violations;
   std::unique_ptr<ApiPipeline> pipeline;
   std::unique_ptr<UsersHandler> users_handler;
   std::unique_ptr<ApiTokensHandler> tokens_handler;
@@ -242,6 +261,102 @@ TEST_F(ApiPipelineTest, LifecycleErrorsUseOktaCodes) {
   r = Call("POST", "/api/v1/users/00unope/lifecycle/activate", admin_token);
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(Body(r)["errorSummary"], "Not found: Resource not found: 00unope (User)");
+}
+
+
+// ---- Rate limits ----
+
+TEST_F(ApiPipelineTest, EveryAuthenticatedResponseCarriesRateLimitHeaders) {
+  for (const Response& r : {Call("GET", "/api/v1/users/me", admin_token), Call("GET", "/api/v1/nowhere", admin_token),
+                            Call("POST", "/api/v1/users", admin_token, "{bad"),
+                            Call("DELETE", "/api/v1/api-tokens/nope", admin_token)}) {
+    ASSERT_NE(FindHeader(r.headers, "X-Rate-Limit-Limit"), nullptr) << r.body;
+    EXPECT_EQ(*FindHeader(r.headers, "X-Rate-Limit-Limit"), "10000");
+    EXPECT_NE(FindHeader(r.headers, "X-Rate-Limit-Remaining"), nullptr);
+    // The next minute boundary after 2026-11-28T00:00:00Z.
+    EXPECT_EQ(*FindHeader(r.headers, "X-Rate-Limit-Reset"), "1795824060");
+    size_t n = 0;
+    for (auto& [k, v] : r.headers) n += (k == "X-Rate-Limit-Reset");
+    EXPECT_EQ(n, 1u);  // exactly one field: never comma-joined duplicates
+  }
+}
+
+TEST_F(ApiPipelineTest, OverTheLimitIs429WithNoSideEffect) {
+  Build({.endpoints = {{"POST /api/v1/api-tokens", 3}}});
+  for (int i = 0; i < 3; ++i) {
+    Response ok = Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":"t"})");
+    ASSERT_EQ(ok.status, 200);
+    EXPECT_EQ(*FindHeader(ok.headers, "X-Rate-Limit-Remaining"), std::to_string(2 - i));
+  }
+  size_t before = tokens->List({.limit = 200}).tokens.size();
+  Response r = Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":"t"})");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(Code(r), "E0000047");
+  EXPECT_EQ(Body(r)["errorSummary"], "API call exceeded rate limit due to too many requests.");
+  EXPECT_EQ(*FindHeader(r.headers, "X-Rate-Limit-Limit"), "3");
+  EXPECT_EQ(*FindHeader(r.headers, "X-Rate-Limit-Remaining"), "0");
+  EXPECT_EQ(*FindHeader(r.headers, "X-Rate-Limit-Reset"), "1795824060");
+  EXPECT_EQ(tokens->List({.limit = 200}).tokens.size(), before);  // nothing was created
+  // Other endpoints are counted on their own.
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", admin_token).status, 200);
+  // One violation event per endpoint per window, however many refusals.
+  Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":"t"})");
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].endpoint, "POST /api/v1/api-tokens");
+  // The next window admits again.
+  clock.Advance(std::chrono::seconds(60));
+  EXPECT_EQ(Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":"t"})").status, 200);
+  Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":"t"})");
+  Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":"t"})");
+  EXPECT_EQ(Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":"t"})").status, 429);
+  EXPECT_EQ(violations.size(), 2u);
+}
+
+TEST_F(ApiPipelineTest, ShippedDefaultForTheSystemLogIs60) {
+  Build({});
+  EXPECT_EQ(limits->Usage(clock.Now()).size(), router->routes().size() + 1);
+  for (const EndpointUsage& u : limits->Usage(clock.Now())) {
+    EXPECT_EQ(u.limit, u.pattern == "/api/v1/logs" ? 60u : 10000u) << u.pattern;
+  }
+}
+
+TEST_F(ApiPipelineTest, ConfiguringAnUnknownEndpointFails) {
+  RateLimitTable table({.endpoints = {{"GET /api/v1/userz", 5}}});
+  EXPECT_FALSE(table.Bind(*router).ok());
+}
+
+TEST_F(ApiPipelineTest, BadTokensAreThrottledPerIpBeforeAnyLookup) {
+  Build({.unauthenticated_per_minute = 5});
+  for (int i = 0; i < 5; ++i) {
+    Response r = Call("GET", "/api/v1/users/me", "khu_wrong", "", {}, "198.51.100.7");
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(*FindHeader(r.headers, "X-Rate-Limit-Remaining"), std::to_string(4 - i));
+  }
+  Response r = Call("GET", "/api/v1/users/me", "khu_wrong", "", {}, "198.51.100.7");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(Code(r), "E0000047");
+  // Even a valid token from that address waits for the window: it is refused before the lookup.
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", admin_token, "", {}, "198.51.100.7").status, 429);
+  // Another address, and the health probe, are not affected.
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", admin_token, "", {}, "198.51.100.8").status, 200);
+  EXPECT_EQ(Call("GET", "/healthz", "", "", {}, "198.51.100.7").status, 200);
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].endpoint, "unauthenticated");
+  EXPECT_EQ(violations[0].client_ip, "198.51.100.7");
+  clock.Advance(std::chrono::seconds(60));
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", admin_token, "", {}, "198.51.100.7").status, 200);
+}
+
+TEST_F(ApiPipelineTest, ForwardedForIsBelievedOnlyFromTrustedProxies) {
+  Build({.unauthenticated_per_minute = 2, .trusted_proxies = {"10.0.0.0/8"}});
+  HeaderList xff = {{"X-Forwarded-For", "203.0.113.1, 10.1.1.1"}};
+  // Through the trusted proxy, clients are told apart by the forwarded address.
+  for (int i = 0; i < 2; ++i) Call("GET", "/api/v1/users/me", "", "", xff, "10.0.0.2");
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", "", "", xff, "10.0.0.2").status, 429);
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", "", "", {{"X-Forwarded-For", "203.0.113.2"}}, "10.0.0.2").status, 401);
+  // From an untrusted peer the header is ignored: forging it does not buy a fresh budget.
+  for (int i = 0; i < 2; ++i) Call("GET", "/api/v1/users/me", "", "", {{"X-Forwarded-For", std::to_string(i) + ".1.1.1"}}, "192.0.2.99");
+  EXPECT_EQ(Call("GET", "/api/v1/users/me", "", "", {{"X-Forwarded-For", "9.9.9.9"}}, "192.0.2.99").status, 429);
 }
 
 }  // namespace

@@ -53,6 +53,15 @@ TEST_F(ConfigTest, RejectsUnknownKeysWrongTypesAndBadSyntax) {
   EXPECT_FALSE(LoadConfigFile(dir.File("missing.toml"), config).ok());
 }
 
+TEST_F(ConfigTest, SystemLogRetention) {
+  EXPECT_EQ(config.system_log_retention_days, 90u);
+  ASSERT_TRUE(Load("[system_log]\nretention_days = 30\n").ok());
+  EXPECT_EQ(config.system_log_retention_days, 30u);
+  EXPECT_FALSE(Load("[system_log]\nretention_days = 0\n").ok());
+  EXPECT_FALSE(Load("[system_log]\nretention_days = \"long\"\n").ok());
+  EXPECT_NE(Load("[system_log]\nretention = 5\n").message().find("unknown key"), std::string::npos);
+}
+
 TEST(SplitHostPort, Forms) {
   std::string host;
   uint16_t port = 1;

@@ -36,7 +36,10 @@ TEST_F(RouterTest, ExtractsDecodedParameters) {
   ASSERT_NE(m.handler, nullptr);
   EXPECT_EQ(m.params["userId"], "ada@example.com");
   EXPECT_EQ(m.params["op"], "suspend");
-  EXPECT_EQ(m.pattern, "/api/v1/users/{userId}/lifecycle/{op}");
+  ASSERT_NE(m.route, nullptr);
+  EXPECT_EQ(m.route->pattern, "/api/v1/users/{userId}/lifecycle/{op}");
+  EXPECT_EQ(m.route->method, "POST");
+  EXPECT_EQ(&r.routes()[m.route_id], m.route);
 }
 
 TEST_F(RouterTest, UnknownPathsAndMethods) {
