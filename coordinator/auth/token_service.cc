@@ -7,6 +7,15 @@
 #include "shared/token/random.h"
 
 namespace keyhole::coord {
+namespace {
+
+void RaiseTo(std::atomic<int64_t>& slot, int64_t value) {
+  int64_t cur = slot.load(std::memory_order_relaxed);
+  while (cur < value && !slot.compare_exchange_weak(cur, value, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
 
 // Immutable fields live in `base`; what changes on use is atomic, what changes on revocation is
 // written under mu_ held exclusively.
@@ -92,8 +101,9 @@ StatusOr<Principal> TokenService::Authenticate(std::string_view secret, AuthFail
     case TokenVerdict::kAccept:
       break;
   }
-  e->expires_ms.store(ToEpochMillis(policy_.ExpiryAfterUse(now)), std::memory_order_relaxed);
-  e->last_used_ms.store(ToEpochMillis(now), std::memory_order_relaxed);
+  // Concurrent uses may finish out of order: only ever move the expiry and last use forward.
+  RaiseTo(e->expires_ms, ToEpochMillis(policy_.ExpiryAfterUse(now)));
+  RaiseTo(e->last_used_ms, ToEpochMillis(now));
   if (!e->dirty.exchange(true, std::memory_order_acq_rel)) {
     std::lock_guard lock(dirty_mu_);
     dirty_.push_back(e);
@@ -177,6 +187,10 @@ Status TokenService::RevokeEntry(const EntryPtr& e, std::string_view reason, boo
   std::lock_guard w(write_mu_);
   if (e->revoked.load()) return Status::Ok();
   WallTime now = clock_.Now();
+  // Idleness is re-judged here: a use accepted since the caller looked has slid the window.
+  if (reason == kRevokedInactivity && e->expires_ms.load(std::memory_order_acquire) >= ToEpochMillis(now)) {
+    return Status::Ok();
+  }
   Status s = store_.RevokeToken(e->base.id, now, reason);
   if (!s.ok()) return s;
   std::unique_lock lock(mu_);
@@ -222,7 +236,9 @@ StatusOr<size_t> TokenService::FlushUsage() {
   uses.reserve(batch.size());
   for (const EntryPtr& e : batch) {
     // Clear first: a use racing with this flush marks the entry dirty again for the next one.
-    e->dirty.store(false, std::memory_order_release);
+    // acq_rel pairs with Authenticate's exchange: a use that saw dirty == true before this point
+    // has its values visible below; a use after it re-queues the entry.
+    e->dirty.exchange(false, std::memory_order_acq_rel);
     uses.push_back({e->base.id, FromEpochMillis(e->last_used_ms.load()), FromEpochMillis(e->expires_ms.load())});
   }
   Status s = store_.RecordTokenUses(uses);

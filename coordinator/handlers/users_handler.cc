@@ -95,6 +95,11 @@ StatusOr<nlohmann::json> ValidateProfile(const nlohmann::json& input, const nloh
 void UsersHandler::Register(Router& r) {
   r.Add("GET", "/api/v1/users", [this](Request& q) { return List(q); });
   r.Add("POST", "/api/v1/users", [this](Request& q) { return Create(q); });
+  // /users/me is an endpoint of its own for rate limits, as in Okta's table.
+  r.Add("GET", "/api/v1/users/me", [this](Request& q) {
+    q.params["userId"] = "me";
+    return Get(q);
+  });
   r.Add("GET", "/api/v1/users/{userId}", [this](Request& q) { return Get(q); });
   r.Add("POST", "/api/v1/users/{userId}", [this](Request& q) { return Update(q, false); });
   r.Add("PUT", "/api/v1/users/{userId}", [this](Request& q) { return Update(q, true); });

@@ -159,6 +159,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // An answer to a request we will not process further; the connection closes after it.
   void Reject(Response resp) {
     keep_alive_ = false;
+    linger_ = true;
     Send(shared_.pipeline.Finish(std::move(resp), shared_.pipeline.NewRequestId()), 11);
   }
 
@@ -195,8 +196,31 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void OnWrite(beast::error_code ec, size_t) {
     response_.reset();
     if (ec) return Fail(ec, "write");
-    if (!keep_alive_) return DoClose();
+    if (!keep_alive_) return linger_ ? DoLinger() : DoClose();
     DoRead();
+  }
+
+  // After refusing a request whose body may still be arriving (413, say), stop sending and read
+  // and discard for a little while before closing, so the client reads our answer instead of a
+  // reset (nginx's lingering close). Bounded in time and in bytes.
+  void DoLinger() {
+    if constexpr (!kTls) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+    Discard(0);
+  }
+
+  void Discard(size_t so_far) {
+    constexpr size_t kMaxDiscard = 8 << 20;
+    if (so_far > kMaxDiscard) return DoClose();
+    linger_buffer_.resize(16 << 10);
+    stream_.async_read_some(asio::buffer(linger_buffer_),
+                            [self = this->shared_from_this(), so_far](beast::error_code ec, size_t n) {
+                              if (ec) return self->DoClose();
+                              self->Discard(so_far + n);
+                            });
   }
 
   void DoClose() {
@@ -226,6 +250,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::optional<http::response<http::empty_body>> continue_;
   std::shared_ptr<void> response_;
   bool keep_alive_ = true;
+  bool linger_ = false;
+  std::vector<char> linger_buffer_;
   bool idle_ = false;
   bool draining_ = false;
   uint64_t requests_ = 0;
