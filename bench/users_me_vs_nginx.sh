@@ -15,7 +15,8 @@
 #   BENCH_CONNECTIONS     wrk connections [64]
 #   BENCH_WRK_THREADS     wrk threads [2]
 #   BENCH_ROUNDS          measured rounds; each round runs nginx then each coordinator once [3]
-#   BENCH_COORD_THREADS   coordinator --threads values to compare, space separated ["2 1"]
+#   BENCH_COORD_THREADS   coordinator --threads values to compare, space separated ["2 1"]; "2-nolimit"
+#                         runs --threads 2 with the rate limiter off (for the limiter's cost)
 #   BENCH_KEEP            1: keep the temp dir (wrk outputs, logs) and print its path [0]
 #   NGINX                 nginx binary [nginx from PATH, else /usr/sbin/nginx]
 set -euo pipefail
@@ -115,8 +116,16 @@ for t in "${THREAD_LIST[@]}"; do
   mkdir -p "$d"
   tok=$(timeout 30 "$COORD" init --data-dir "$d/data" 2>"$d/init.err") || die "init failed: $(cat "$d/init.err")"
   [[ -n $tok ]] || die "init printed no token"
-  "$COORD" serve --data-dir "$d/data" --listen 127.0.0.1:0 --plain-http --threads "$t" --log-level warning \
-    >"$d/stdout" 2>"$d/stderr" &
+  # "N" runs the coordinator with N threads and its rate limiter on, the endpoint's limit raised
+  # so that no request is refused (the decision is measured, not the 429s); "N-nolimit" runs it
+  # with the limiter off (ratelimits.enabled = false).
+  if [[ $t == *-nolimit ]]; then
+    printf '[ratelimits]\nenabled = false\n' >"$d/coordinator.toml"
+  else
+    printf '[ratelimits.endpoints]\n"GET /api/v1/users/me" = 2000000000\n' >"$d/coordinator.toml"
+  fi
+  "$COORD" serve --data-dir "$d/data" --listen 127.0.0.1:0 --plain-http --threads "${t%%-*}" --log-level warning \
+    --config "$d/coordinator.toml" >"$d/stdout" 2>"$d/stderr" &
   PIDS+=($!)
   wait_for 15 grep -q "listening on" "$d/stdout" || die "coordinator (--threads $t) did not start: $(cat "$d/stderr")"
   url=$(sed -n 's/^keyhole-coordinator listening on //p' "$d/stdout" | head -n1)

@@ -115,25 +115,34 @@ StatusOr<nlohmann::json> ApiSession::Call(const std::string& method, const std::
 
 StatusOr<ApiSession::Listing> ApiSession::List(const std::string& target, bool all_pages) {
   Listing out;
-  std::string page = target;
+  std::string page_target = target;
   std::set<std::string> followed;
   for (;;) {
-    auto r = SendPolitely("GET", page, std::nullopt);
-    if (!r.ok()) return r.status();
-    if (!Success(*r)) return ApiError(*r);
-    auto items = nlohmann::json::parse(r->body, nullptr, false);
-    if (!items.is_array()) return InternalError("the answer to GET " + page + " is not a JSON array");
-    for (auto& item : items) out.items.push_back(std::move(item));
-    auto next = NextLink(r->Headers("Link"));
-    if (!next) return out;
+    auto page = GetPage(page_target);
+    if (!page.ok()) return page.status();
+    for (auto& item : page->items) out.items.push_back(std::move(item));
+    if (!page->next) return out;
     if (!all_pages) {
       out.more = true;
       return out;
     }
     // Cursors are opaque; a link seen before would page forever.
-    if (!followed.insert(*next).second) return InternalError("the coordinator's next link repeats: " + *next);
-    page = *next;
+    if (!followed.insert(*page->next).second) {
+      return InternalError("the coordinator's next link repeats: " + *page->next);
+    }
+    page_target = *page->next;
   }
+}
+
+StatusOr<ApiSession::Page> ApiSession::GetPage(const std::string& target) {
+  auto r = SendPolitely("GET", target, std::nullopt);
+  if (!r.ok()) return r.status();
+  if (!Success(*r)) return ApiError(*r);
+  Page page;
+  page.items = nlohmann::json::parse(r->body, nullptr, false);
+  if (!page.items.is_array()) return InternalError("the answer to GET " + target + " is not a JSON array");
+  page.next = NextLink(r->Headers("Link"));
+  return page;
 }
 
 StatusOr<RestResponse> ApiSession::SendPolitely(const std::string& method, const std::string& target,

@@ -51,6 +51,13 @@ class ApiSession {
   // GETs a list; with `all_pages`, every page, concatenated.
   StatusOr<Listing> List(const std::string& target, bool all_pages);
 
+  struct Page {
+    nlohmann::json items = nlohmann::json::array();
+    std::optional<std::string> next;  // the Link rel="next" URL, verbatim
+  };
+  // GETs one page of a list.
+  StatusOr<Page> GetPage(const std::string& target);
+
  private:
   StatusOr<RestResponse> SendPolitely(const std::string& method, const std::string& target,
                                       const std::optional<nlohmann::json>& body);

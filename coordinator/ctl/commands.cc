@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "coordinator/ctl/log_commands.h"
+#include "coordinator/ctl/ratelimit_commands.h"
 #include "coordinator/ctl/table.h"
 #include "coordinator/ctl/token_commands.h"
 #include "coordinator/ctl/user_commands.h"
@@ -41,6 +43,7 @@ struct Parsed {
   std::string token_name, token_user;
   int limit = 0;
   Action action;
+  ApiAction api_action;  // the commands wired in their own files leave theirs here
 };
 
 constexpr char kFooter[] =
@@ -240,6 +243,8 @@ int RunKeyholectl(const std::vector<std::string>& args, const CtlContext& ctx) {
   app.add_flag("--json", p.global.json, "Print the API's JSON instead of tables");
   AddUserCommands(app, p);
   AddTokenCommands(app, p);
+  AddRateLimitCommands(app, p.api_action);
+  AddLogCommands(app, p.api_action);
 
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 consumes from the back
@@ -248,7 +253,7 @@ int RunKeyholectl(const std::vector<std::string>& args, const CtlContext& ctx) {
     int code = app.exit(e, ctx.out, ctx.err);
     return code == 0 ? kExitOk : kExitUsage;
   }
-  if (!p.action) return Usage(ctx.err, "no command given");
+  if (!p.action && !p.api_action) return Usage(ctx.err, "no command given");
 
   ConnectionSettings settings;
   if (int code = ResolveSettings(p.global, ctx, settings); code != kExitOk) return code;
@@ -262,7 +267,7 @@ int RunKeyholectl(const std::vector<std::string>& args, const CtlContext& ctx) {
   Output out{ctx.out, ctx.err, p.global.json};
   UserCommands users(api, out);
   TokenCommands tokens(api, out);
-  Status status = p.action(users, tokens);
+  Status status = p.api_action ? p.api_action(api, out, ctx) : p.action(users, tokens);
   ctx.out.flush();
   if (status.ok()) return kExitOk;
   PrintError(ctx.err, status);

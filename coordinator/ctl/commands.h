@@ -1,6 +1,7 @@
 // The keyholectl command line: global options and environment (where to connect, whom to trust,
-// which token), the `users` and `tokens` subcommands, and the exit codes. main.cc passes the real
-// environment and the cpprestsdk client; tests pass fakes. Not thread-safe: one run at a time.
+// which token), the `users` and `tokens` subcommands, and the exit codes; `ratelimits` and `logs`
+// are wired in ratelimit_commands.h and log_commands.h. main.cc passes the real environment and
+// the cpprestsdk client; tests pass fakes. Not thread-safe: one run at a time.
 #pragma once
 
 #include <functional>
@@ -12,6 +13,7 @@
 
 #include "coordinator/ctl/api_session.h"
 #include "coordinator/ctl/rest_client.h"
+#include "coordinator/ctl/table.h"
 #include "shared/clock/clock.h"
 #include "shared/errors/status.h"
 
@@ -33,7 +35,15 @@ struct CtlContext {
   ApiSession::Sleeper sleep;
   std::ostream& out;
   std::ostream& err;
+  // `logs --follow`: called once as following begins (main.cc catches SIGINT and SIGTERM from then
+  // on); then between polls, waits up to the given time and returns false once asked to stop.
+  // Unset: following ends at once after the first poll.
+  std::function<void()> follow_begins;
+  std::function<bool(std::chrono::milliseconds)> follow_wait;
 };
+
+// A command chosen on the command line, run once keyholectl has connected.
+using ApiAction = std::function<Status(ApiSession& api, const Output& out, const CtlContext& context)>;
 
 // Runs keyholectl with `args` (the program name excluded) and returns its exit code.
 int RunKeyholectl(const std::vector<std::string>& args, const CtlContext& context);

@@ -49,6 +49,11 @@ std::string ShortTime(const std::string& t) {
   return t;
 }
 
+std::string SecondTime(const std::string& t) {
+  if (t.size() >= 19 && t[4] == '-' && t[10] == 'T' && t[13] == ':') return t.substr(0, 10) + " " + t.substr(11, 8);
+  return t;
+}
+
 std::string Printable(std::string_view text) {
   std::string out(text);
   for (size_t i = 0; i < out.size(); ++i) {

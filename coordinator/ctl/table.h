@@ -37,6 +37,8 @@ class Table {
 std::string Text(const nlohmann::json& value, std::string_view pointer);
 // An Okta timestamp ("2026-11-27T23:09:48.000Z") shortened to "2026-11-27 23:09"; other text as is.
 std::string ShortTime(const std::string& iso8601);
+// The same to the second, "2026-11-27 23:09:48".
+std::string SecondTime(const std::string& iso8601);
 // `text` with control characters replaced by '?'.
 std::string Printable(std::string_view text);
 // Pretty-printed JSON and a newline.

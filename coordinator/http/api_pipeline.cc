@@ -101,12 +101,16 @@ Response ApiPipeline::Dispatch(Request& req, std::optional<WindowDecision>* rate
   std::string_view target = req.target;
   size_t qmark = target.find('?');
   req.path = std::string(target.substr(0, qmark));
-  // A proxy may append its own X-Forwarded-For field rather than extend the first: read them all.
-  std::string forwarded;
-  for (const auto& [k, v] : req.headers) {
-    if (strcasecmp(k.c_str(), "X-Forwarded-For") == 0) forwarded += (forwarded.empty() ? "" : ",") + v;
+  if (options_.addresses.trusts_proxies()) {
+    // A proxy may append its own X-Forwarded-For field rather than extend the first: read them all.
+    std::string forwarded;
+    for (const auto& [k, v] : req.headers) {
+      if (strcasecmp(k.c_str(), "X-Forwarded-For") == 0) forwarded += (forwarded.empty() ? "" : ",") + v;
+    }
+    req.client_ip = options_.addresses.Resolve(req.peer_ip, forwarded.empty() ? nullptr : &forwarded);
+  } else {
+    req.client_ip = req.peer_ip;
   }
-  req.client_ip = options_.addresses.Resolve(req.peer_ip, forwarded.empty() ? nullptr : &forwarded);
   if (req.path.empty() || req.path.front() != '/') return NotFoundRoute();
   if (qmark != std::string_view::npos) {
     auto query = ParseQuery(target.substr(qmark + 1));
@@ -124,21 +128,25 @@ Response ApiPipeline::Dispatch(Request& req, std::optional<WindowDecision>* rate
   const Route* route = match.route;
   const WallTime now = clock_.Now();
   IpThrottle* throttle = options_.ip_throttle;
-  std::string ip_key = throttle ? ClientAddress::ThrottleKey(req.client_ip) : std::string();
+  std::string ip_key;  // computed only when the throttle is consulted
+  auto key = [&]() -> const std::string& {
+    if (ip_key.empty()) ip_key = ClientAddress::ThrottleKey(req.client_ip);
+    return ip_key;
+  };
   auto refuse_ip = [&](const WindowDecision& d) {
     *rate = d;
-    return TooManyRequests(req, d, "unauthenticated", throttle->FirstViolationIn(ip_key, d.window));
+    return TooManyRequests(req, d, "unauthenticated", throttle->FirstViolationIn(key(), d.window));
   };
   if (route && route->is_public) {
     if (throttle && !route->unthrottled) {
-      WindowDecision d = throttle->Acquire(ip_key, now);
+      WindowDecision d = throttle->Acquire(key(), now);
       *rate = d;
       if (!d.allowed) return refuse_ip(d);
     }
   } else {
     // A client that used up its unauthenticated budget is refused before any token lookup.
-    if (throttle && throttle->Exhausted(ip_key, now)) {
-      return refuse_ip(throttle->Acquire(ip_key, now));
+    if (throttle && throttle->AnyExhausted(now) && throttle->Exhausted(key(), now)) {
+      return refuse_ip(throttle->Acquire(key(), now));
     }
     const std::string* auth = req.Header("Authorization");
     constexpr std::string_view kScheme = "SSWS ";
@@ -150,7 +158,7 @@ Response ApiPipeline::Dispatch(Request& req, std::optional<WindowDecision>* rate
     }
     if (!principal.ok()) {
       if (throttle) {
-        WindowDecision d = throttle->Acquire(ip_key, now);
+        WindowDecision d = throttle->Acquire(key(), now);
         *rate = d;
         if (!d.allowed) return refuse_ip(d);
       }

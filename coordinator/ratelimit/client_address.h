@@ -19,6 +19,7 @@ class ClientAddress {
   static std::optional<ClientAddress> Create(const std::vector<std::string>& trusted_proxies, std::string* error);
   ClientAddress() = default;
 
+  bool trusts_proxies() const { return !trusted_.empty(); }
   // The client's address given the TCP peer and the X-Forwarded-For header (or nullptr).
   std::string Resolve(const std::string& peer_ip, const std::string* forwarded_for) const;
   // The throttling key of an address: itself for IPv4, its /64 for IPv6.

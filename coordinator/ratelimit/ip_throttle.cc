@@ -26,7 +26,9 @@ WindowDecision IpThrottle::Acquire(const std::string& key, WallTime now) {
   const int64_t now_ms = ToEpochMillis(now);
   Shard& shard = ShardOf(key);
   std::lock_guard lock(shard.mu);
-  return CounterFor(shard, key, now_ms).Acquire(per_minute_, now_ms);
+  WindowDecision d = CounterFor(shard, key, now_ms).Acquire(per_minute_, now_ms);
+  if (d.remaining == 0) exhausted_window_.store(d.window, std::memory_order_release);
+  return d;
 }
 
 bool IpThrottle::Exhausted(const std::string& key, WallTime now) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +28,11 @@ class IpThrottle {
   WindowDecision Acquire(const std::string& key, WallTime now);
   // Whether `key` has used up this window, without counting a request.
   bool Exhausted(const std::string& key, WallTime now);
+  // False when no address at all has used up its budget this window: the common case, answered
+  // with one atomic load, so authenticated traffic pays nothing for the throttle.
+  bool AnyExhausted(WallTime now) const {
+    return exhausted_window_.load(std::memory_order_acquire) == WindowCounter::WindowOf(ToEpochMillis(now));
+  }
   bool FirstViolationIn(const std::string& key, uint32_t window);
 
   uint32_t per_minute() const { return per_minute_; }
@@ -41,6 +47,7 @@ class IpThrottle {
   WindowCounter& CounterFor(Shard& shard, const std::string& key, int64_t now_ms);
 
   const uint32_t per_minute_;
+  std::atomic<uint32_t> exhausted_window_{0};  // the last window in which some address ran out
   std::array<Shard, kShards> shards_;
 };
 

@@ -1,13 +1,19 @@
 // The real keyholectl binary against the real coordinator serving TLS with its self-signed
-// certificate: commands, output forms, exit codes, and every trust option.
+// certificate: commands (users, tokens, rate limits, the System Log and following it), output
+// forms, exit codes, and every trust option.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "shared/clock/clock.h"
+#include "shared/clock/iso8601.h"
 #include "tests/support/coordinator_process.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
@@ -46,6 +52,9 @@ class KeyholectlTest : public ::testing::Test {
     RunResult r = RunCommand(args, envp);
     last_ = r.err;
     return r;
+  }
+  std::vector<std::string> CtlEnv() const {
+    return {"KEYHOLE_URL=" + coordinator_.url(), "KEYHOLE_TOKEN=" + admin_, "KEYHOLE_PIN=" + coordinator_.fingerprint()};
   }
   std::string CertFile() const { return coordinator_.data_dir() + "/tls/coordinator.crt"; }
   static nlohmann::json Json(const RunResult& r) { return nlohmann::json::parse(r.out, nullptr, false); }
@@ -206,6 +215,104 @@ TEST_F(KeyholectlTest, TokenComesFromTheEnvironmentOrAFileNeverTheCommandLine) {
 TEST_F(KeyholectlTest, UnreachableCoordinatorExitsThree) {
   RunResult r = Ctl({"users", "list"}, {{"KEYHOLE_URL", "https://127.0.0.1:1"}});
   EXPECT_EQ(r.exit_code, 3);
+}
+
+TEST_F(KeyholectlTest, RateLimitsListAndAnExceptionFiledAndApproved) {
+  RunResult table = Ctl({"ratelimits", "list"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.rfind("METHOD ", 0), 0u) << table.out;
+  RunResult limits = Ctl({"ratelimits", "list", "--json"});
+  ASSERT_EQ(limits.exit_code, 0) << limits.err;
+  bool logs_at_60 = false;
+  for (const auto& l : Json(limits)) logs_at_60 |= l["method"] == "GET" && l["path"] == "/api/v1/logs" && l["limit"] == 60;
+  EXPECT_TRUE(logs_at_60) << limits.out;
+
+  // Starting a minute ago is inside the notice period: allowed with an override only.
+  const WallTime now = RealClock().Now();
+  const std::string start = FormatIso8601(now - std::chrono::minutes(1));
+  const std::string end = FormatIso8601(now + std::chrono::hours(1));
+  std::vector<std::string> request = {"ratelimits", "exceptions", "request", "--org", "acme", "--endpoint",
+                                      "GET /api/v1/users=20000", "--start", start, "--end", end,
+                                      "--justification", "integration test load"};
+  RunResult refused = Ctl(request);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("business days"), std::string::npos) << refused.err;
+  RunResult too_low = Ctl({"ratelimits", "exceptions", "request", "--org", "acme", "--endpoint",
+                           "GET /api/v1/users=5", "--start", start, "--end", end, "--justification",
+                           "integration test load", "--lead-time-override", "test"});
+  EXPECT_EQ(too_low.exit_code, 1);
+  EXPECT_NE(too_low.err.find("must exceed"), std::string::npos) << too_low.err;
+  EXPECT_EQ(Ctl({"ratelimits", "exceptions", "request", "--org", "acme", "--endpoint", "GET /api/v1/users"}).exit_code, 2);
+
+  request.insert(request.end(), {"--lead-time-override", "an incident needs it now", "--json"});
+  RunResult filed = Ctl(request);
+  ASSERT_EQ(filed.exit_code, 0) << filed.err;
+  const std::string id = Json(filed)["id"];
+  EXPECT_EQ(Json(filed)["status"], "PENDING");
+
+  RunResult pending = Ctl({"ratelimits", "exceptions", "list", "--status", "PENDING"});
+  ASSERT_EQ(pending.exit_code, 0) << pending.err;
+  EXPECT_NE(pending.out.find(id), std::string::npos) << pending.out;
+  RunResult approved = Ctl({"ratelimits", "exceptions", "approve", id, "--reason", "ok"});
+  ASSERT_EQ(approved.exit_code, 0) << approved.err;
+  EXPECT_NE(approved.out.find("APPROVED"), std::string::npos) << approved.out;
+  RunResult shown = Ctl({"ratelimits", "exceptions", "get", id, "--json"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(Json(shown)["status"], "APPROVED");
+  EXPECT_EQ(Json(shown)["decisionReason"], "ok");
+  EXPECT_EQ(Ctl({"ratelimits", "exceptions", "deny", id}).exit_code, 1);  // decided already
+
+  RunResult raised = Ctl({"ratelimits", "list", "--json"});
+  bool users_raised = false;
+  for (const auto& l : Json(raised)) users_raised |= l["path"] == "/api/v1/users" && l["method"] == "GET" && l["limit"] == 20000;
+  EXPECT_TRUE(users_raised) << raised.out;
+}
+
+TEST_F(KeyholectlTest, LogsShowTheEventsThisTestCaused) {
+  RunResult created = Ctl({"users", "create", "--login", "eve@example.com", "--first-name", "Eve", "--last-name", "E",
+                           "--json"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string eve = Json(created)["id"];
+  ASSERT_EQ(Ctl({"users", "suspend", eve}).exit_code, 0) << last_;
+  ASSERT_EQ(Ctl({"tokens", "create", "--name", "ci"}).exit_code, 0) << last_;
+
+  RunResult all = Ctl({"logs", "--json"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  std::vector<std::string> types;
+  for (const auto& e : Json(all)) types.push_back(e["eventType"]);
+  for (const char* want : {"user.lifecycle.create", "user.lifecycle.suspend", "system.api_token.create"}) {
+    EXPECT_NE(std::find(types.begin(), types.end(), want), types.end()) << want << " in " << all.out;
+  }
+
+  RunResult suspends = Ctl({"logs", "--event-type", "user.lifecycle.suspend", "--target", eve, "--json"});
+  ASSERT_EQ(suspends.exit_code, 0) << suspends.err;
+  ASSERT_EQ(Json(suspends).size(), 1u) << suspends.out;
+  EXPECT_EQ(Json(suspends)[0]["target"][0]["id"], eve);
+
+  RunResult table = Ctl({"logs", "--event-type", "system.api_token.create", "--desc"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.rfind("PUBLISHED", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find("system.api_token.create"), std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find("user.lifecycle"), std::string::npos) << table.out;
+
+  EXPECT_EQ(Ctl({"logs", "--filter", "published gt \"x\""}).exit_code, 1);  // E0000031
+  EXPECT_NE(last_.find("E0000031"), std::string::npos) << last_;
+}
+
+TEST_F(KeyholectlTest, LogsFollowPrintsNewEventsAndExitsCleanlyOnSigterm) {
+  Subprocess follow({KeyholectlBinary(), "logs", "--follow", "--interval", "1"}, CtlEnv());
+  // The admin token made by `init` is already in the log: the first poll has happened.
+  ASSERT_TRUE(follow.WaitForLine("system.api_token.create").has_value()) << follow.Stderr();
+  ASSERT_EQ(Ctl({"users", "create", "--login", "fay@example.com", "--first-name", "Fay", "--last-name", "F"}).exit_code,
+            0) << last_;
+  auto line = follow.WaitForLine("fay@example.com", std::chrono::seconds(10));
+  ASSERT_TRUE(line.has_value()) << follow.Stderr();
+  EXPECT_NE(line->find("user.lifecycle."), std::string::npos) << *line;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // a poll or two of empty pages
+  EXPECT_TRUE(follow.running());
+  follow.Signal(SIGTERM);
+  EXPECT_EQ(follow.Wait(std::chrono::seconds(5)), 0) << follow.Stderr();
+  EXPECT_EQ(follow.Stderr(), "");
 }
 
 }  // namespace

@@ -62,6 +62,27 @@ TEST_F(ConfigTest, SystemLogRetention) {
   EXPECT_NE(Load("[system_log]\nretention = 5\n").message().find("unknown key"), std::string::npos);
 }
 
+TEST_F(ConfigTest, ReadsRateLimits) {
+  ASSERT_TRUE(Load(R"([ratelimits]
+enabled = false
+default_per_minute = 500
+unauthenticated_per_minute = 7
+trusted_proxies = ["10.0.0.0/8", "::1"]
+exception_lead_business_days = 3
+[ratelimits.endpoints]
+"GET /api/v1/logs" = 120
+)").ok());
+  EXPECT_FALSE(config.rate_limits.enabled);
+  EXPECT_EQ(config.rate_limits.default_per_minute, 500u);
+  EXPECT_EQ(config.rate_limits.unauthenticated_per_minute, 7u);
+  EXPECT_EQ(config.rate_limits.trusted_proxies, (std::vector<std::string>{"10.0.0.0/8", "::1"}));
+  EXPECT_EQ(config.rate_limit_lead_business_days, 3);
+  EXPECT_EQ(config.rate_limits.endpoints.at("GET /api/v1/logs"), 120u);
+  EXPECT_FALSE(Load("[ratelimits.endpoints]\n\"/api/v1/logs\" = 5\n").ok());     // no method
+  EXPECT_FALSE(Load("[ratelimits.endpoints]\n\"GET /api/v1/logs\" = -5\n").ok());
+  EXPECT_FALSE(Load("[ratelimits]\ntrusted_proxies = [1, 2]\n").ok());
+}
+
 TEST(SplitHostPort, Forms) {
   std::string host;
   uint16_t port = 1;
