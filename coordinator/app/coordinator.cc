@@ -36,24 +36,6 @@ Coordinator::~Coordinator() {
 namespace {
 
 // An event for a token the command line issued (init, admin-token): no request, no client.
-// A rate-limit exception was filed or decided: by whom, on what, with which reason.
-LogEvent ExceptionEvent(const RateLimitException& x, const std::string& what, const UserDirectory& users) {
-  LogEvent e;
-  const bool filed = what == "request";
-  e.event_type = filed ? event_type::kRateLimitExceptionRequest
-                 : what == "approve" ? event_type::kRateLimitExceptionApprove
-                 : what == "deny"    ? event_type::kRateLimitExceptionDeny
-                                     : event_type::kRateLimitExceptionCancel;
-  std::string endpoints;
-  for (const auto& ep : x.endpoints) endpoints += (endpoints.empty() ? "" : ", ") + ep.endpoint + " at " + std::to_string(ep.per_minute) + "/min";
-  e.display_message = "Rate limit exception " + what + ": " + endpoints;
-  if (auto actor = users.Lookup(filed ? x.requested_by : x.decided_by)) e.actor = UserActor(*actor);
-  e.targets.push_back({x.id, "RateLimitException", x.org, endpoints});
-  e.outcome_reason = filed ? x.justification : x.decision_reason;
-  if (filed && !x.lead_time_override.empty()) e.debug_data["leadTimeOverride"] = x.lead_time_override;
-  return e;
-}
-
 LogEvent OfflineTokenEvent(const UserRecord& owner, const TokenRecord& token) {
   LogEvent e;
   e.event_type = event_type::kTokenCreate;
@@ -126,8 +108,14 @@ void Coordinator::RunBackground(std::chrono::milliseconds flush_interval) {
   while (!stop_requested_) {
     stop_cv_.wait_for(lock, flush_interval, [this] { return stop_requested_; });
     lock.unlock();
-    if (auto n = tokens_->FlushUsage(); !n.ok()) LogError("flushing token use: " + n.status().message());
-    system_log_->RunMaintenance();  // writes queued events, prunes past retention hourly
+    // A bug here must not take the whole coordinator down with an uncaught exception: log it
+    // and keep the loop (and so the flushing) alive.
+    try {
+      if (auto n = tokens_->FlushUsage(); !n.ok()) LogError("flushing token use: " + n.status().message());
+      system_log_->RunMaintenance();  // writes queued events, prunes past retention hourly
+    } catch (const std::exception& e) {
+      LogError(std::string("background maintenance: unexpected exception: ") + e.what());
+    }
     if (clock_.Monotonic() >= next_sweep) {
       if (size_t n = tokens_->RevokeIdle(); n > 0) LogInfo("revoked " + std::to_string(n) + " idle token(s)");
       next_sweep = clock_.Monotonic() + std::chrono::minutes(1);
@@ -178,11 +166,8 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
   RateLimitTable limits(config.rate_limits);
   RateLimitsHandler rate_limits_handler(limits, clock_);
   rate_limits_handler.Register(router);
-  RateLimitExceptions exceptions(*store_, clock_, limits, ExceptionOptions{.lead_business_days = config.rate_limit_lead_business_days},
-                                 [this](const RateLimitException& x, const std::string& what) {
-                                   system_log_->Record(ExceptionEvent(x, what, *users_));
-                                 });
-  RateLimitExceptionsHandler exceptions_handler(exceptions, clock_);
+  RateLimitExceptions exceptions(*store_, clock_, limits, ExceptionOptions{.lead_business_days = config.rate_limit_lead_business_days});
+  RateLimitExceptionsHandler exceptions_handler(exceptions, clock_, *users_, system_log_.get());
   exceptions_handler.Register(router);
   // Every route is registered: the rate limiter can count them now.
   if (Status s = limits.Bind(router); !s.ok()) return s;

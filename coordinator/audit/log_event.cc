@@ -132,4 +132,56 @@ std::string LogSearchText(const LogEvent& e) {
   return out;
 }
 
+std::string CleanUtf8(std::string_view in, size_t max_bytes) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+  std::string out;
+  out.reserve(std::min(in.size(), max_bytes));
+  size_t i = 0;
+  while (i < in.size()) {
+    const auto c = static_cast<unsigned char>(in[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool valid = len > 0 && i + len <= in.size();
+    for (size_t k = 1; valid && k < len; ++k) valid = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
+    if (valid && len > 1) {
+      // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
+      uint32_t cp = c & (0x7F >> len);
+      for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(in[i + k]) & 0x3F);
+      valid = !((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+                (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF);
+    }
+    std::string_view piece = valid ? in.substr(i, len) : kReplacement;
+    if (out.size() + piece.size() > max_bytes) break;
+    out += piece;
+    i += valid ? len : 1;
+  }
+  return out;
+}
+
+void SanitizeLogEvent(LogEvent& e) {
+  auto clean = [](std::string& s, size_t max) { s = CleanUtf8(s, max); };
+  clean(e.event_type, 256);
+  clean(e.display_message, 2048);
+  clean(e.client_ip, 64);
+  clean(e.user_agent, 512);
+  clean(e.outcome_reason, 2048);
+  clean(e.request_uri, 2048);
+  clean(e.transaction_id, 128);
+  clean(e.token_id, 128);
+  for (LogActor* a : {&e.actor}) {
+    clean(a->id, 256);
+    clean(a->type, 64);
+    clean(a->alternate_id, 256);
+    clean(a->display_name, 256);
+  }
+  for (LogTarget& t : e.targets) {
+    clean(t.id, 256);
+    clean(t.type, 64);
+    clean(t.alternate_id, 256);
+    clean(t.display_name, 256);
+  }
+  std::map<std::string, std::string> debug;
+  for (auto& [k, v] : e.debug_data) debug[CleanUtf8(k, 128)] = CleanUtf8(v, 2048);
+  e.debug_data = std::move(debug);
+}
+
 }  // namespace keyhole::coord

@@ -73,6 +73,11 @@ struct LogEvent {
 
 // Okta's LogEvent JSON (CONTRACT §8).
 nlohmann::json LogEventToJson(const LogEvent& e);
+// Makes every text field valid UTF-8 (bad bytes become U+FFFD) and bounded in length: events
+// carry what clients sent (User-Agent, path), and the store must be able to write them.
+void SanitizeLogEvent(LogEvent& e);
+// `text` as valid UTF-8 of at most `max_bytes`, cut on a character boundary.
+std::string CleanUtf8(std::string_view text, size_t max_bytes);
 // The inverse, for what the store kept; nullopt if `j` is not a LogEvent this code wrote.
 std::optional<LogEvent> LogEventFromJson(const nlohmann::json& j);
 // Lower-cased text that `q` keywords are matched against: eventType, displayMessage, actor,

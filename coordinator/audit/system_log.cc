@@ -35,6 +35,7 @@ SystemLog::SystemLog(Store& store, const Clock& clock, SystemLogOptions options)
 
 void SystemLog::Record(LogEvent event) {
   if (event.uuid.empty()) event.uuid = NewUuid();
+  SanitizeLogEvent(event);
   Enqueue(std::move(event));
 }
 

@@ -1,6 +1,7 @@
 // Principal: who an authenticated request acts for, as the auth layer established it.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -13,6 +14,8 @@ struct Principal {
   std::string owner_id;
   std::string token_id;
   bool super_admin = false;
+  // TokenService's handle on the token, for RecordUse() once the request is admitted. Opaque.
+  std::shared_ptr<void> token_handle;
 };
 
 // What the token service needs to know about a token's owner, at every use.

@@ -61,7 +61,8 @@ TokenRecord TokenService::Snapshot(const Entry& e) const {
   return r;
 }
 
-StatusOr<Principal> TokenService::Authenticate(std::string_view secret, AuthFailure* why, const ClientInfo* client) {
+StatusOr<Principal> TokenService::Authenticate(std::string_view secret, AuthFailure* why, const ClientInfo* client,
+                                               bool record_use) {
   auto fail = [why](AuthFailure f) {
     if (why) *why = f;
     return UnauthenticatedError("Invalid token provided");
@@ -101,14 +102,22 @@ StatusOr<Principal> TokenService::Authenticate(std::string_view secret, AuthFail
     case TokenVerdict::kAccept:
       break;
   }
+  Principal p{e->base.owner_kind, e->base.owner_id, e->base.id, owner->super_admin, e};
+  if (record_use) RecordUse(p);
+  return p;
+}
+
+void TokenService::RecordUse(const Principal& principal) {
+  auto* e = static_cast<Entry*>(principal.token_handle.get());
+  if (e == nullptr) return;
+  const WallTime now = clock_.Now();
   // Concurrent uses may finish out of order: only ever move the expiry and last use forward.
   RaiseTo(e->expires_ms, ToEpochMillis(policy_.ExpiryAfterUse(now)));
   RaiseTo(e->last_used_ms, ToEpochMillis(now));
   if (!e->dirty.exchange(true, std::memory_order_acq_rel)) {
     std::lock_guard lock(dirty_mu_);
-    dirty_.push_back(e);
+    dirty_.push_back(std::static_pointer_cast<Entry>(principal.token_handle));
   }
-  return Principal{e->base.owner_kind, e->base.owner_id, e->base.id, owner->super_admin};
 }
 
 StatusOr<CreatedToken> TokenService::Create(OwnerKind kind, const std::string& owner_id, std::string name,

@@ -65,7 +65,11 @@ class TokenService {
   // `secret` is the raw token from "SSWS <token>". On failure, *why (if given) says which rule refused.
   // `client` (optional) names the caller in the System Log events a refusal records.
   StatusOr<Principal> Authenticate(std::string_view secret, AuthFailure* why = nullptr,
-                                   const ClientInfo* client = nullptr);
+                                   const ClientInfo* client = nullptr, bool record_use = true);
+  // Counts an accepted request as a use: slides the window, records the last use. The pipeline
+  // authenticates with record_use = false and calls this only once the rate limit admits the
+  // request, so that a refused request changes nothing.
+  void RecordUse(const Principal& principal);
 
   StatusOr<CreatedToken> Create(OwnerKind kind, const std::string& owner_id, std::string name, std::string client_name);
   // Active tokens only: a revoked token answers NotFound, as Okta's does.

@@ -1,6 +1,7 @@
 #include "coordinator/config/coordinator_config.h"
 
 #include <charconv>
+#include <limits>
 #include <toml++/toml.h>
 
 namespace keyhole::coord {
@@ -31,8 +32,10 @@ Status LoadConfigFile(const std::string& path, CoordinatorConfig& c) {
         else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be a string");
       };
       auto num = [&](auto& out) {
-        if (auto v = value.value<int64_t>(); v && *v >= 0) out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
-        else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be a non-negative integer");
+        using T = std::remove_reference_t<decltype(out)>;
+        auto v = value.value<int64_t>();
+        if (v && *v >= 0 && static_cast<uint64_t>(*v) <= static_cast<uint64_t>(std::numeric_limits<T>::max())) out = static_cast<T>(*v);
+        else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be a non-negative integer in range");
       };
       if (name == "server.listen") str(c.listen);
       else if (name == "server.public_url") str(c.public_url);
@@ -79,6 +82,9 @@ Status LoadConfigFile(const std::string& path, CoordinatorConfig& c) {
       else if (name == "store.data_dir") str(c.data_dir);
       else unknown(name);
     }
+  }
+  if (status.ok() && (c.rate_limit_lead_business_days > 365)) {
+    status = InvalidArgumentError(path + ": ratelimits.exception_lead_business_days must be at most 365");
   }
   return status;
 }

@@ -1,5 +1,6 @@
 #include "coordinator/handlers/rate_limit_exceptions_handler.h"
 
+#include "coordinator/audit/request_events.h"
 #include "coordinator/handlers/access.h"
 #include "coordinator/http/api_error.h"
 #include "shared/clock/iso8601.h"
@@ -51,6 +52,24 @@ std::optional<WallTime> ReadTime(JsonFields& f, const char* key) {
 }
 
 }  // namespace
+
+void RateLimitExceptionsHandler::Record(const Request& req, const RateLimitException& x, const std::string& what) const {
+  if (!log_) return;
+  const bool filed = what == "request";
+  const char* type = filed ? event_type::kRateLimitExceptionRequest
+                     : what == "approve" ? event_type::kRateLimitExceptionApprove
+                     : what == "deny"    ? event_type::kRateLimitExceptionDeny
+                                         : event_type::kRateLimitExceptionCancel;
+  std::string endpoints;
+  for (const auto& e : x.endpoints) {
+    endpoints += (endpoints.empty() ? "" : ", ") + e.endpoint + " at " + std::to_string(e.per_minute) + "/min";
+  }
+  LogEvent e = EventFor(req, users_, type, "Rate limit exception " + what + ": " + endpoints);
+  e.targets.push_back({x.id, "RateLimitException", x.org, endpoints});
+  e.outcome_reason = filed ? x.justification : x.decision_reason;
+  if (filed && !x.lead_time_override.empty()) e.debug_data["leadTimeOverride"] = x.lead_time_override;
+  log_->Record(std::move(e));
+}
 
 void RateLimitExceptionsHandler::Register(Router& r) {
   r.Add("GET", "/api/v1/rateLimits/exceptions", [this](Request& q) { return List(q); });
@@ -105,6 +124,7 @@ Response RateLimitExceptionsHandler::Create(Request& req) {
   r.end = *end;
   auto created = exceptions_.Request(r, req.principal->owner_id);
   if (!created.ok()) return ErrorResponse(created.status());
+  Record(req, *created, "request");
   return Response::Json(200, View(*created, clock_.Now(), req.base_url));
 }
 
@@ -133,6 +153,7 @@ Response RateLimitExceptionsHandler::Lifecycle(Request& req) {
   }
   auto x = exceptions_.Decide(req.Param("exceptionId"), decision, req.principal->owner_id, reason);
   if (!x.ok()) return ErrorResponse(x.status());
+  Record(req, *x, op);
   return Response::Json(200, View(*x, clock_.Now(), req.base_url));
 }
 

@@ -61,7 +61,7 @@ const std::string& RenderedUser(const std::shared_ptr<const UserRecord>& user, c
   Entry& e = cache[user.get()];
   e.record = user;
   e.base_url = base_url;
-  e.body = UserView(*user, base_url, false).dump();
+  e.body = UserView(*user, base_url, false).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return e.body;
 }
 

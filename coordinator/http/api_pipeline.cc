@@ -135,7 +135,7 @@ Response ApiPipeline::Dispatch(Request& req, std::optional<WindowDecision>* rate
   };
   auto refuse_ip = [&](const WindowDecision& d) {
     *rate = d;
-    return TooManyRequests(req, d, "unauthenticated", throttle->FirstViolationIn(key(), d.window));
+    return TooManyRequests(req, d, "unauthenticated", throttle->FirstViolationIn(d.window));
   };
   if (route && route->is_public) {
     if (throttle && !route->unthrottled) {
@@ -154,7 +154,8 @@ Response ApiPipeline::Dispatch(Request& req, std::optional<WindowDecision>* rate
     if (auth != nullptr && auth->size() > kScheme.size() && strncasecmp(auth->data(), kScheme.data(), kScheme.size()) == 0) {
       const std::string* agent = req.Header("User-Agent");
       ClientInfo client{req.client_ip, agent ? std::string_view(*agent) : std::string_view()};
-      principal = tokens_.Authenticate(std::string_view(*auth).substr(kScheme.size()), nullptr, &client);
+      principal = tokens_.Authenticate(std::string_view(*auth).substr(kScheme.size()), nullptr, &client,
+                                       /*record_use=*/false);
     }
     if (!principal.ok()) {
       if (throttle) {
@@ -174,6 +175,7 @@ Response ApiPipeline::Dispatch(Request& req, std::optional<WindowDecision>* rate
         return TooManyRequests(req, d, std::move(endpoint), limits->FirstViolationIn(id, d.window));
       }
     }
+    tokens_.RecordUse(*req.principal);
   }
   if (!AcceptsJson(req.Header("Accept"))) return NotAcceptable();
   if (!match.handler) return match.path_known ? MethodNotAllowed(match.allow) : NotFoundRoute();

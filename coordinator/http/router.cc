@@ -53,37 +53,69 @@ void Router::Add(std::string method, std::string_view pattern, Handler handler, 
   node->methods[std::move(method)] = {std::move(handler), routes_.size() - 1};
 }
 
+namespace {
+
+// Depth-first: a literal segment is tried before a parameter, and the search backtracks, so
+// "GET /users/me" (literal) and "POST /users/{userId}" both match their own requests. The first
+// node that completes the path is remembered for a 405 if no node has the method.
+template <class Node>
+const Node* Walk(const Node* node, const std::vector<std::string_view>& segs, size_t i, std::string_view method,
+                 std::vector<std::pair<const Node*, std::string_view>>& params, const Node** path_only,
+                 std::vector<std::pair<const Node*, std::string_view>>* path_only_params) {
+  if (i == segs.size()) {
+    if (node->methods.empty()) return nullptr;
+    if (node->methods.count(std::string(method)) || (method == "HEAD" && node->methods.count("GET"))) return node;
+    if (!*path_only) {
+      *path_only = node;
+      *path_only_params = params;
+    }
+    return nullptr;
+  }
+  if (auto it = node->literal.find(std::string(segs[i])); it != node->literal.end()) {
+    if (const Node* found = Walk(it->second.get(), segs, i + 1, method, params, path_only, path_only_params)) return found;
+  }
+  if (node->param) {
+    params.emplace_back(node, segs[i]);
+    if (const Node* found = Walk(node->param.get(), segs, i + 1, method, params, path_only, path_only_params)) return found;
+    params.pop_back();
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   RouteMatch match;
   // A trailing slash is not the same resource; Okta answers 404 for it too.
   if (path.empty() || (path.size() > 1 && path.back() == '/')) return match;
-  const Node* node = root_.get();
-  for (std::string_view seg : Segments(path)) {
-    if (auto it = node->literal.find(std::string(seg)); it != node->literal.end()) {
-      node = it->second.get();
-    } else if (node->param) {
-      auto decoded = PercentDecode(seg, /*plus_is_space=*/false);
-      if (!decoded) return RouteMatch{};
-      match.params[node->param_name] = std::move(*decoded);
-      node = node->param.get();
-    } else {
-      return RouteMatch{};
+  const std::vector<std::string_view> segs = Segments(path);
+  std::vector<std::pair<const Node*, std::string_view>> params, path_only_params;
+  const Node* path_only = nullptr;
+  const Node* node = Walk(root_.get(), segs, 0, method, params, &path_only, &path_only_params);
+  auto decode = [&match](const std::vector<std::pair<const Node*, std::string_view>>& raw) {
+    for (const auto& [owner, value] : raw) {
+      auto decoded = PercentDecode(value, /*plus_is_space=*/false);
+      if (!decoded) return false;
+      match.params[owner->param_name] = std::move(*decoded);
     }
-  }
-  if (node->methods.empty()) return RouteMatch{};
-  auto it = node->methods.find(std::string(method));
-  if (it == node->methods.end() && method == "HEAD") it = node->methods.find("GET");
-  if (it != node->methods.end()) {
-    match.handler = &it->second.first;
-    match.route_id = it->second.second;
-    match.route = &routes_[match.route_id];
+    return true;
+  };
+  if (node == nullptr) {
+    if (path_only == nullptr || !decode(path_only_params)) return RouteMatch{};
+    match.path_known = true;
+    for (const auto& [m, h] : path_only->methods) {
+      if (!match.allow.empty()) match.allow += ", ";
+      match.allow += m;
+    }
+    match.params.clear();
     return match;
   }
-  match.path_known = true;
-  for (const auto& [m, h] : node->methods) {
-    if (!match.allow.empty()) match.allow += ", ";
-    match.allow += m;
-  }
+  if (!decode(params)) return RouteMatch{};
+  auto it = node->methods.find(std::string(method));
+  if (it == node->methods.end()) it = node->methods.find("GET");  // HEAD
+  match.handler = &it->second.first;
+  match.route_id = it->second.second;
+  match.route = &routes_[match.route_id];
   return match;
 }
 

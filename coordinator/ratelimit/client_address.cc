@@ -53,7 +53,7 @@ std::optional<ClientAddress> ClientAddress::Create(const std::vector<std::string
       addr = entry.substr(0, slash);
       std::string_view p = std::string_view(entry).substr(slash + 1);
       auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
-      if (ec != std::errc() || ptr != p.data() + p.size()) prefix = -2;
+      if (ec != std::errc() || ptr != p.data() + p.size() || prefix < 0) prefix = -2;
     }
     Cidr c{};
     if (!Parse(addr, &c.family, &c.bytes) || prefix == -2) {

@@ -3,15 +3,29 @@
 #include <functional>
 
 namespace keyhole::coord {
+namespace {
+
+void RaiseTo(std::atomic<uint32_t>& slot, uint32_t value) {
+  uint32_t cur = slot.load(std::memory_order_relaxed);
+  while (cur < value && !slot.compare_exchange_weak(cur, value, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
 
 // REQUIRES: shard.mu held, for as long as the returned counter is used (a later sweep may free it).
 WindowCounter& IpThrottle::CounterFor(Shard& shard, const std::string& key, int64_t now_ms) {
   auto it = shard.counters.find(key);
   if (it != shard.counters.end()) return *it->second;
   if (shard.counters.size() >= kMaxPerShard) {
-    // Forget addresses that have not been seen this window: their counts no longer matter.
-    for (auto i = shard.counters.begin(); i != shard.counters.end();) {
-      i = i->second->Used(now_ms) == 0 ? shard.counters.erase(i) : std::next(i);
+    // Forget addresses not seen this window (their counts no longer matter): at most once per
+    // window, so a shard kept full by a spray of addresses costs O(1) per request, not a sweep.
+    const uint32_t window = WindowCounter::WindowOf(now_ms);
+    if (shard.swept_window != window) {
+      shard.swept_window = window;
+      for (auto i = shard.counters.begin(); i != shard.counters.end();) {
+        i = i->second->Used(now_ms) == 0 ? shard.counters.erase(i) : std::next(i);
+      }
     }
     if (shard.counters.size() >= kMaxPerShard) return shard.overflow;
   }
@@ -26,8 +40,11 @@ WindowDecision IpThrottle::Acquire(const std::string& key, WallTime now) {
   const int64_t now_ms = ToEpochMillis(now);
   Shard& shard = ShardOf(key);
   std::lock_guard lock(shard.mu);
-  WindowDecision d = CounterFor(shard, key, now_ms).Acquire(per_minute_, now_ms);
-  if (d.remaining == 0) exhausted_window_.store(d.window, std::memory_order_release);
+  WindowCounter& counter = CounterFor(shard, key, now_ms);
+  WindowDecision d = counter.Acquire(per_minute_, now_ms);
+  // Only an address of its own can be refused before its token is looked up (Exhausted); the
+  // shared overflow budget never marks the fast path, so sprayed addresses cannot lock others out.
+  if (d.remaining == 0 && &counter != &shard.overflow) RaiseTo(exhausted_window_, d.window);
   return d;
 }
 
@@ -36,15 +53,11 @@ bool IpThrottle::Exhausted(const std::string& key, WallTime now) {
   Shard& shard = ShardOf(key);
   std::lock_guard lock(shard.mu);
   auto it = shard.counters.find(key);
-  const WindowCounter& c = it != shard.counters.end() ? *it->second : shard.overflow;
-  if (it == shard.counters.end() && shard.counters.size() < kMaxPerShard) return false;  // never seen
-  return c.Used(now_ms) >= per_minute_;
+  return it != shard.counters.end() && it->second->Used(now_ms) >= per_minute_;
 }
 
-bool IpThrottle::FirstViolationIn(const std::string& key, uint32_t window) {
-  Shard& shard = ShardOf(key);
-  std::lock_guard lock(shard.mu);
-  return CounterFor(shard, key, static_cast<int64_t>(window) * WindowCounter::kWindowMillis).FirstViolationIn(window);
+bool IpThrottle::FirstViolationIn(uint32_t window) {
+  return last_violation_.exchange(window, std::memory_order_relaxed) != window;
 }
 
 }  // namespace keyhole::coord

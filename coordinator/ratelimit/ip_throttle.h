@@ -2,7 +2,8 @@
 // public endpoints), checked before any token lookup so that guessing tokens or activation codes
 // is slow. Sharded maps of WindowCounters under small mutexes; memory is bounded: a shard that
 // fills up first forgets counters of past windows, then sends newcomers to one shared overflow
-// counter (so an attacker spraying addresses shares a single budget). Thread-safe.
+// counter (so an attacker spraying addresses shares a single budget; that shared budget limits
+// failures but never refuses a request before its token is looked up). Thread-safe.
 #pragma once
 
 #include <array>
@@ -33,7 +34,9 @@ class IpThrottle {
   bool AnyExhausted(WallTime now) const {
     return exhausted_window_.load(std::memory_order_acquire) == WindowCounter::WindowOf(ToEpochMillis(now));
   }
-  bool FirstViolationIn(const std::string& key, uint32_t window);
+  // True only for the first refusal in `window`, whoever it was: one system log event per window
+  // for the whole unauthenticated limit, so a spray of addresses cannot flood the log.
+  bool FirstViolationIn(uint32_t window);
 
   uint32_t per_minute() const { return per_minute_; }
 
@@ -42,12 +45,14 @@ class IpThrottle {
     std::mutex mu;
     std::unordered_map<std::string, std::unique_ptr<WindowCounter>> counters;  // GUARDED_BY(mu)
     WindowCounter overflow;
+    uint32_t swept_window = 0;  // GUARDED_BY(mu)
   };
   Shard& ShardOf(const std::string& key);
   WindowCounter& CounterFor(Shard& shard, const std::string& key, int64_t now_ms);
 
   const uint32_t per_minute_;
   std::atomic<uint32_t> exhausted_window_{0};  // the last window in which some address ran out
+  std::atomic<uint32_t> last_violation_{0};
   std::array<Shard, kShards> shards_;
 };
 

@@ -159,8 +159,9 @@ void RateLimitExceptions::ApplyToTable() {
   // Approved ones, including those whose window is still ahead: the table checks the instants,
   // so an exception starts and lapses exactly on time with no timer.
   std::vector<LimitOverride> overrides;
+  const WallTime now = clock_.Now();
   for (const auto& [id, x] : by_id_) {
-    if (x.status != ExceptionStatus::kApproved) continue;
+    if (x.status != ExceptionStatus::kApproved || x.end <= now) continue;  // lapsed ones drop out
     for (const auto& e : x.endpoints) overrides.push_back({e.endpoint, e.per_minute, x.start, x.end});
   }
   table_.SetOverrides(overrides);

@@ -51,8 +51,7 @@ std::optional<size_t> RateLimitTable::Find(const std::string& endpoint) const {
 
 uint32_t RateLimitTable::LimitNow(const Entry& e, int64_t now_ms) const {
   uint32_t limit = e.base_limit;
-  if (!e.has_overrides.load(std::memory_order_acquire)) return limit;
-  auto overrides = std::atomic_load(&e.overrides);
+  const std::vector<Override>* overrides = e.overrides.load(std::memory_order_acquire);
   if (!overrides) return limit;
   for (const Override& o : *overrides) {
     if (now_ms >= o.start_ms && now_ms < o.end_ms) limit = std::max(limit, o.per_minute);
@@ -75,13 +74,16 @@ void RateLimitTable::SetOverrides(const std::vector<LimitOverride>& overrides) {
   for (const LimitOverride& o : overrides) {
     if (auto id = Find(o.endpoint)) by_route[*id].push_back({o.per_minute, ToEpochMillis(o.start), ToEpochMillis(o.end)});
   }
+  std::lock_guard lock(retired_mu_);
   for (size_t id = 0; id < entries_.size(); ++id) {
     Entry& e = *entries_[id];
     auto it = by_route.find(id);
-    std::shared_ptr<const std::vector<Override>> next;
-    if (it != by_route.end()) next = std::make_shared<const std::vector<Override>>(std::move(it->second));
-    std::atomic_store(&e.overrides, next);
-    e.has_overrides.store(next != nullptr, std::memory_order_release);
+    const std::vector<Override>* next = nullptr;
+    if (it != by_route.end()) {
+      retired_.push_back(std::make_unique<const std::vector<Override>>(std::move(it->second)));
+      next = retired_.back().get();
+    }
+    e.overrides.store(next, std::memory_order_release);
   }
 }
 

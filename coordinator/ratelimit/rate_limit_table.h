@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -76,8 +77,9 @@ class RateLimitTable {
     std::string method, pattern;
     uint32_t base_limit = 0;
     WindowCounter counter;
-    std::atomic<bool> has_overrides{false};
-    std::shared_ptr<const std::vector<Override>> overrides;  // read with std::atomic_load
+    // Published whole and never freed while the table lives (SetOverrides retires the old list):
+    // readers take no lock, not even the one libstdc++ hides in atomic shared_ptr loads.
+    std::atomic<const std::vector<Override>*> overrides{nullptr};
   };
 
   Entry& EntryFor(std::optional<size_t> route_id) { return route_id ? *entries_[*route_id] : *unmatched_; }
@@ -90,6 +92,8 @@ class RateLimitTable {
   std::vector<std::unique_ptr<Entry>> entries_;  // by route id
   std::unique_ptr<Entry> unmatched_;
   std::unordered_map<std::string, size_t> by_endpoint_;
+  std::mutex retired_mu_;
+  std::vector<std::unique_ptr<const std::vector<Override>>> retired_;  // GUARDED_BY(retired_mu_)
 };
 
 }  // namespace keyhole::coord

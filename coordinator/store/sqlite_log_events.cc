@@ -56,7 +56,7 @@ Status AppendLogEventRows(SqliteDb& db, std::vector<LogEvent>& events) {
         .Bind(5, e.actor.id)
         .Bind(6, e.outcome_result)
         .Bind(7, LogSearchText(e))
-        .Bind(8, LogEventToJson(e).dump());
+        .Bind(8, LogEventToJson(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     if (Status s = ins.Run(); !s.ok()) return s;
     ins.Reset();
     e.seq = sqlite3_last_insert_rowid(db.handle());

@@ -272,7 +272,7 @@ class SqliteStore final : public Store {
     Statement q(db_->handle(),
                 "INSERT INTO rate_limit_exceptions(id,status,record) VALUES(?1,?2,?3) "
                 "ON CONFLICT(id) DO UPDATE SET status=?2, record=?3");
-    q.Bind(1, x.id).Bind(2, ExceptionStatusName(x.status)).Bind(3, x.ToStored().dump());
+    q.Bind(1, x.id).Bind(2, ExceptionStatusName(x.status)).Bind(3, x.ToStored().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return q.Run();
   }
 
@@ -298,7 +298,7 @@ class SqliteStore final : public Store {
         .Bind(5, OptMillis(u.activated))
         .Bind(6, ToEpochMillis(u.status_changed))
         .Bind(7, ToEpochMillis(u.last_updated))
-        .Bind(8, u.profile.dump())
+        .Bind(8, u.profile.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
         .Bind(9, int64_t{u.super_admin ? 1 : 0});
   }
 

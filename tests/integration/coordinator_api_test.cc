@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <set>
+#include <thread>
 
 #include "tests/support/coordinator_process.h"
 #include "tests/support/http_client.h"
@@ -202,6 +203,19 @@ TEST_F(CoordinatorApiTest, HostileBytesGetAnErrorOrACleanClose) {
   EXPECT_NE(smuggle.find("400"), std::string::npos) << smuggle.substr(0, 200);
   // The server is still healthy.
   EXPECT_EQ(client->Get("/healthz", "").status, 200);
+}
+
+TEST_F(CoordinatorApiTest, RawBytesInHeadersAreLoggedSafely) {
+  // Regression: an event carrying a User-Agent that is not UTF-8 once crashed the log writer.
+  TestResponse t = client->Send("POST", "/api/v1/api-tokens", admin, R"({"name":"bytes"})",
+                                {{"User-Agent", "agent\xff\xfe/1.0"}});
+  ASSERT_EQ(t.status, 200) << t.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past the log's flush
+  ASSERT_TRUE(coordinator.process()->running()) << coordinator.Stderr();
+  TestResponse logs = client->Get("/api/v1/logs?filter=target.id%20eq%20%22" + t.Json()["id"].get<std::string>() + "%22", admin);
+  ASSERT_EQ(logs.status, 200) << logs.body;
+  ASSERT_EQ(logs.Json().size(), 1u);
+  EXPECT_EQ(logs.Json()[0]["client"]["userAgent"]["rawUserAgent"], "agent\xEF\xBF\xBD\xEF\xBF\xBD/1.0");
 }
 
 TEST(CoordinatorRobustness, SlowClientIsCutOffAtTheRequestTimeout) {

@@ -289,6 +289,10 @@ TEST_F(ApiPipelineTest, OverTheLimitIs429WithNoSideEffect) {
     EXPECT_EQ(*FindHeader(ok.headers, "X-Rate-Limit-Remaining"), std::to_string(2 - i));
   }
   size_t before = tokens->List({.limit = 200}).tokens.size();
+  const std::string admin_token_id = tokens->List({.owner_id = admin_id}).tokens[0].id;
+  const auto used_before = tokens->Get(admin_token_id)->last_used;
+  const auto expiry_before = tokens->Get(admin_token_id)->expires_at;
+  clock.Advance(std::chrono::seconds(5));
   Response r = Call("POST", "/api/v1/api-tokens", admin_token, R"({"name":"t"})");
   EXPECT_EQ(r.status, 429);
   EXPECT_EQ(Code(r), "E0000047");
@@ -297,6 +301,9 @@ TEST_F(ApiPipelineTest, OverTheLimitIs429WithNoSideEffect) {
   EXPECT_EQ(*FindHeader(r.headers, "X-Rate-Limit-Remaining"), "0");
   EXPECT_EQ(*FindHeader(r.headers, "X-Rate-Limit-Reset"), "1795824060");
   EXPECT_EQ(tokens->List({.limit = 200}).tokens.size(), before);  // nothing was created
+  // Not even a use of the token: the refused request did not slide its window.
+  EXPECT_EQ(tokens->Get(admin_token_id)->last_used, used_before);
+  EXPECT_EQ(tokens->Get(admin_token_id)->expires_at, expiry_before);
   // Other endpoints are counted on their own.
   EXPECT_EQ(Call("GET", "/api/v1/users/me", admin_token).status, 200);
   // One violation event per endpoint per window, however many refusals.

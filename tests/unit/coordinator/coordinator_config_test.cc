@@ -81,6 +81,8 @@ exception_lead_business_days = 3
   EXPECT_FALSE(Load("[ratelimits.endpoints]\n\"/api/v1/logs\" = 5\n").ok());     // no method
   EXPECT_FALSE(Load("[ratelimits.endpoints]\n\"GET /api/v1/logs\" = -5\n").ok());
   EXPECT_FALSE(Load("[ratelimits]\ntrusted_proxies = [1, 2]\n").ok());
+  EXPECT_FALSE(Load("[ratelimits]\ndefault_per_minute = 4294967296\n").ok());  // would wrap to 0
+  EXPECT_FALSE(Load("[ratelimits]\nexception_lead_business_days = 100000\n").ok());
 }
 
 TEST(SplitHostPort, Forms) {

@@ -82,6 +82,8 @@ TEST(IpThrottle, MemoryIsBoundedUnderAnAddressSpray) {
   for (size_t i = 0; i < sprayed; ++i) allowed += t.Acquire("10." + std::to_string(i), now).allowed;
   // At most one request per remembered address plus one per shard's shared overflow budget.
   EXPECT_LE(allowed, IpThrottle::kShards * IpThrottle::kMaxPerShard + IpThrottle::kShards);
+  // The shared overflow budget never refuses anyone before a token lookup.
+  EXPECT_FALSE(t.Exhausted("someone-else", now));
   // A new window forgets the old addresses and admits again.
   EXPECT_TRUE(t.Acquire("fresh", now + std::chrono::minutes(1)).allowed);
 }
@@ -107,6 +109,7 @@ TEST(ClientAddress, TrustedProxiesAndForwardedFor) {
   EXPECT_EQ(a->Resolve("10.0.0.1", &all_trusted), "10.0.0.1");
   EXPECT_EQ(a->Resolve("10.0.0.1", nullptr), "10.0.0.1");
   EXPECT_FALSE(ClientAddress::Create({"10.0.0.0/33"}, &error).has_value());
+  EXPECT_FALSE(ClientAddress::Create({"10.0.0.0/-1"}, &error).has_value());
   EXPECT_FALSE(ClientAddress::Create({"proxy.example.com"}, &error).has_value());
 }
 

@@ -53,6 +53,26 @@ TEST_F(RouterTest, UnknownPathsAndMethods) {
   EXPECT_EQ(Call("GET", "/api/v1/users/bad%zz/lifecycle/x"), -404);
 }
 
+TEST_F(RouterTest, ALiteralRouteDoesNotHideTheParameterRouteForOtherMethodsOrSubpaths) {
+  Router users;
+  users.Add("GET", "/api/v1/users/me", [](Request&) { return Tag(10); });
+  users.Add("GET", "/api/v1/users/{userId}", [](Request&) { return Tag(11); });
+  users.Add("POST", "/api/v1/users/{userId}", [](Request&) { return Tag(12); });
+  users.Add("POST", "/api/v1/users/{userId}/lifecycle/{op}", [](Request&) { return Tag(13); });
+  auto call = [&users](const char* m, const char* p) {
+    RouteMatch match = users.Match(m, p);
+    Request req;
+    return match.handler ? (*match.handler)(req).status : (match.path_known ? -405 : -404);
+  };
+  EXPECT_EQ(call("GET", "/api/v1/users/me"), 10);
+  EXPECT_EQ(call("POST", "/api/v1/users/me"), 12);
+  EXPECT_EQ(users.Match("POST", "/api/v1/users/me").params.at("userId"), "me");
+  EXPECT_EQ(call("POST", "/api/v1/users/me/lifecycle/suspend"), 13);
+  EXPECT_EQ(call("GET", "/api/v1/users/00u1"), 11);
+  EXPECT_EQ(call("DELETE", "/api/v1/users/me"), -405);
+  EXPECT_EQ(users.Match("DELETE", "/api/v1/users/me").allow, "GET");
+}
+
 TEST_F(RouterTest, HeadFallsBackToGet) { EXPECT_EQ(Call("HEAD", "/api/v1/api-tokens"), 1); }
 
 }  // namespace

@@ -320,5 +320,21 @@ TEST(LogFilterGrammar, RejectsEverythingElse) {
   EXPECT_FALSE(ParseLogFilter(std::string(20, '(') + R"(eventType eq "a")" + std::string(20, ')')).ok());
 }
 
+TEST(LogEventText, InvalidUtf8FromClientsIsRepairedNotFatal) {
+  // A User-Agent of raw bytes once made the writer throw (nlohmann rejects invalid UTF-8).
+  EXPECT_EQ(CleanUtf8("ok\xff\xfe", 100), "ok\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(CleanUtf8("caf\xC3\xA9", 100), "caf\xC3\xA9");
+  EXPECT_EQ(CleanUtf8("caf\xC3\xA9", 4), "caf");            // never half a character
+  EXPECT_EQ(CleanUtf8("\xC0\xAF", 100), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong '/'
+  EXPECT_EQ(CleanUtf8("\xED\xA0\x80", 100).find("\xED"), std::string::npos);  // a surrogate
+  LogEvent e;
+  e.user_agent = std::string(2000, 'a') + "\xff";
+  e.request_uri = "/\xff";
+  e.targets.push_back({"\x80", "User", "", ""});
+  SanitizeLogEvent(e);
+  EXPECT_EQ(e.user_agent.size(), 512u);
+  EXPECT_NO_THROW(LogEventToJson(e).dump());
+}
+
 }  // namespace
 }  // namespace keyhole::coord
