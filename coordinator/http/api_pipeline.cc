@@ -80,12 +80,7 @@ Response ApiPipeline::Handle(Request& req) const {
   req.request_id = NewRequestId();
   std::optional<WindowDecision> rate;
   Response resp = Dispatch(req, &rate);
-  if (rate) {
-    // One field each (never comma-joined): Okta's SDKs parse them as single integers.
-    resp.AddHeader("X-Rate-Limit-Limit", std::to_string(rate->limit));
-    resp.AddHeader("X-Rate-Limit-Remaining", std::to_string(rate->remaining));
-    resp.AddHeader("X-Rate-Limit-Reset", std::to_string(rate->reset_epoch_seconds));
-  }
+  if (rate) resp.rate_limit = RateLimitHeaders{rate->limit, rate->remaining, rate->reset_epoch_seconds};
   return Finish(std::move(resp), req.request_id);
 }
 

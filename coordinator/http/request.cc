@@ -18,6 +18,16 @@ std::optional<std::string> Request::Query(std::string_view name) const {
   return std::nullopt;
 }
 
+std::optional<std::string> ResponseHeader(const Response& r, std::string_view name) {
+  if (r.rate_limit) {
+    if (strcasecmp(std::string(name).c_str(), "X-Rate-Limit-Limit") == 0) return std::to_string(r.rate_limit->limit);
+    if (strcasecmp(std::string(name).c_str(), "X-Rate-Limit-Remaining") == 0) return std::to_string(r.rate_limit->remaining);
+    if (strcasecmp(std::string(name).c_str(), "X-Rate-Limit-Reset") == 0) return std::to_string(r.rate_limit->reset_epoch_seconds);
+  }
+  if (const std::string* v = FindHeader(r.headers, name)) return *v;
+  return std::nullopt;
+}
+
 Response Response::Json(int status, const nlohmann::json& body) {
   Response r;
   r.status = status;

@@ -43,14 +43,26 @@ struct Request {
   const std::string& Param(const std::string& name) const { return params.at(name); }
 };
 
+// X-Rate-Limit-Limit, -Remaining and -Reset: on nearly every response, so carried as numbers and
+// written by the server straight into its output buffer (no strings to allocate per request).
+struct RateLimitHeaders {
+  uint32_t limit = 0;
+  uint32_t remaining = 0;
+  int64_t reset_epoch_seconds = 0;
+};
+
 struct Response {
   int status = 200;
   HeaderList headers;
   std::string body;
+  std::optional<RateLimitHeaders> rate_limit;
 
   static Response Json(int status, const nlohmann::json& body);
   static Response NoContent() { return Response{204, {}, {}}; }
   void AddHeader(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
 };
+
+// A response header's value as the client will see it, the rate-limit fields included.
+std::optional<std::string> ResponseHeader(const Response& r, std::string_view name);
 
 }  // namespace keyhole::coord
