@@ -5,17 +5,9 @@
 #include "coordinator/auth/user_directory.h"
 #include "shared/log/log.h"
 #include "shared/token/random.h"
+#include "shared/sync/atomic_max.h"
 
 namespace keyhole::coord {
-namespace {
-
-void RaiseTo(std::atomic<int64_t>& slot, int64_t value) {
-  int64_t cur = slot.load(std::memory_order_relaxed);
-  while (cur < value && !slot.compare_exchange_weak(cur, value, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-  }
-}
-
-}  // namespace
 
 // Immutable fields live in `base`; what changes on use is atomic, what changes on revocation is
 // written under mu_ held exclusively.
@@ -112,8 +104,8 @@ void TokenService::RecordUse(const Principal& principal) {
   if (e == nullptr) return;
   const WallTime now = clock_.Now();
   // Concurrent uses may finish out of order: only ever move the expiry and last use forward.
-  RaiseTo(e->expires_ms, ToEpochMillis(policy_.ExpiryAfterUse(now)));
-  RaiseTo(e->last_used_ms, ToEpochMillis(now));
+  AtomicRaiseTo(e->expires_ms, ToEpochMillis(policy_.ExpiryAfterUse(now)));
+  AtomicRaiseTo(e->last_used_ms, ToEpochMillis(now));
   if (!e->dirty.exchange(true, std::memory_order_acq_rel)) {
     std::lock_guard lock(dirty_mu_);
     dirty_.push_back(std::static_pointer_cast<Entry>(principal.token_handle));

@@ -2,16 +2,9 @@
 
 #include <functional>
 
+#include "shared/sync/atomic_max.h"
+
 namespace keyhole::coord {
-namespace {
-
-void RaiseTo(std::atomic<uint32_t>& slot, uint32_t value) {
-  uint32_t cur = slot.load(std::memory_order_relaxed);
-  while (cur < value && !slot.compare_exchange_weak(cur, value, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-  }
-}
-
-}  // namespace
 
 // REQUIRES: shard.mu held, for as long as the returned counter is used (a later sweep may free it).
 WindowCounter& IpThrottle::CounterFor(Shard& shard, const std::string& key, int64_t now_ms) {
@@ -44,7 +37,7 @@ WindowDecision IpThrottle::Acquire(const std::string& key, WallTime now) {
   WindowDecision d = counter.Acquire(per_minute_, now_ms);
   // Only an address of its own can be refused before its token is looked up (Exhausted); the
   // shared overflow budget never marks the fast path, so sprayed addresses cannot lock others out.
-  if (d.remaining == 0 && &counter != &shard.overflow) RaiseTo(exhausted_window_, d.window);
+  if (d.remaining == 0 && &counter != &shard.overflow) AtomicRaiseTo(exhausted_window_, d.window);
   return d;
 }
 
