@@ -257,9 +257,19 @@ class SqliteStore final : public Store {
     return AppendLogEventRows(*db_, events);
   }
 
+  // On a connection of its own: in WAL mode a long scan of the log blocks no writer, so token
+  // revocations, user changes and the log's own flushes never wait behind a reader.
   StatusOr<std::vector<LogEvent>> QueryLogEvents(const LogQuery& query) override {
-    std::lock_guard lock(mu_);
-    return QueryLogEventRows(*db_, query);
+    std::lock_guard lock(read_mu_);
+    return QueryLogEventRows(*reader_, query);
+  }
+
+  Status OpenReader(const std::string& path) {
+    auto reader = SqliteDb::Open(path);
+    if (!reader.ok()) return reader.status();
+    if (Status s = (*reader)->Exec("PRAGMA query_only=ON"); !s.ok()) return s;
+    reader_ = std::move(reader).value();
+    return Status::Ok();
   }
 
   StatusOr<size_t> PruneLogEvents(WallTime before, size_t max_rows) override {
@@ -304,6 +314,8 @@ class SqliteStore final : public Store {
 
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;
+  std::mutex read_mu_;
+  std::unique_ptr<SqliteDb> reader_;  // GUARDED_BY(read_mu_): system log queries only
 };
 
 }  // namespace
@@ -313,6 +325,7 @@ StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
   if (!db.ok()) return db.status();
   auto store = std::make_unique<SqliteStore>(std::move(db).value());
   Status s = store->Migrate();
+  if (s.ok()) s = store->OpenReader(path);
   if (!s.ok()) return s;
   return std::unique_ptr<Store>(std::move(store));
 }
