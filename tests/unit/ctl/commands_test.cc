@@ -24,44 +24,16 @@ using testing::ForwardingClient;
 using testing::JsonAnswer;
 using testing::OktaError;
 
-const std::string kBase = "https://kh.test:8443";
+const std::string kBase = testing::kFakeCoordinatorUrl;
 
 nlohmann::json User(const std::string& id, const std::string& login) {
   return {{"id", id}, {"status", "ACTIVE"}, {"created", "2026-11-27T23:09:48.000Z"},
           {"profile", {{"login", login}, {"email", login}, {"firstName", "F"}, {"lastName", "L"}}}};
 }
 
-class KeyholectlCliTest : public ::testing::Test {
+class KeyholectlCliTest : public testing::CtlFixture {
  protected:
-  int Run(std::vector<std::string> args) {
-    out_.str("");
-    err_.str("");
-    CtlContext ctx{
-        .getenv = [this](const std::string& name) -> std::optional<std::string> {
-          auto it = env_.find(name);
-          if (it == env_.end()) return std::nullopt;
-          return it->second;
-        },
-        .connect = [this](const ConnectionSettings& s) -> StatusOr<std::unique_ptr<RestClient>> {
-          settings_ = s;
-          ++connects_;
-          return std::unique_ptr<RestClient>(new ForwardingClient(fake_));
-        },
-        .clock = clock_,
-        .sleep = [this](std::chrono::milliseconds d) { sleeps_.push_back(d); },
-        .out = out_,
-        .err = err_,
-    };
-    return RunKeyholectl(args, ctx);
-  }
-
-  std::map<std::string, std::string> env_ = {{"KEYHOLE_URL", kBase}, {"KEYHOLE_TOKEN", "secret-token"}};
-  FakeRestClient fake_;
-  keyhole::testing::FakeClock clock_;
-  std::ostringstream out_, err_;
-  ConnectionSettings settings_;
-  int connects_ = 0;
-  std::vector<std::chrono::milliseconds> sleeps_;
+  int Run(std::vector<std::string> args) { return RunKeyholectl(args, Context()); }
 };
 
 TEST_F(KeyholectlCliTest, UsersListAllFollowsEveryNextLinkVerbatim) {

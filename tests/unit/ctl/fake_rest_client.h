@@ -4,9 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
+#include <map>
+#include <sstream>
 
+#include "coordinator/ctl/commands.h"
 #include "coordinator/ctl/rest_client.h"
+#include "tests/support/fake_clock.h"
 
 namespace keyhole::ctl::testing {
 
@@ -64,6 +69,42 @@ class ForwardingClient final : public RestClient {
 
  private:
   RestClient& to_;
+};
+
+inline constexpr const char* kFakeCoordinatorUrl = "https://kh.test:8443";
+
+// A fixture running keyholectl against a FakeRestClient, with a scripted environment, a fake
+// clock and captured output. Context() gives the CtlContext; a test may add follow hooks to it.
+class CtlFixture : public ::testing::Test {
+ protected:
+  CtlContext Context() {
+    out_.str("");
+    err_.str("");
+    return CtlContext{
+        .getenv = [this](const std::string& name) -> std::optional<std::string> {
+          auto it = env_.find(name);
+          if (it == env_.end()) return std::nullopt;
+          return it->second;
+        },
+        .connect = [this](const ConnectionSettings& s) -> StatusOr<std::unique_ptr<RestClient>> {
+          settings_ = s;
+          ++connects_;
+          return std::unique_ptr<RestClient>(new ForwardingClient(fake_));
+        },
+        .clock = clock_,
+        .sleep = [this](std::chrono::milliseconds d) { sleeps_.push_back(d); },
+        .out = out_,
+        .err = err_,
+    };
+  }
+
+  std::map<std::string, std::string> env_ = {{"KEYHOLE_URL", kFakeCoordinatorUrl}, {"KEYHOLE_TOKEN", "secret-token"}};
+  FakeRestClient fake_;
+  keyhole::testing::FakeClock clock_;
+  std::ostringstream out_, err_;
+  ConnectionSettings settings_;
+  int connects_ = 0;
+  std::vector<std::chrono::milliseconds> sleeps_;
 };
 
 }  // namespace keyhole::ctl::testing

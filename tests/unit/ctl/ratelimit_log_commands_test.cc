@@ -22,7 +22,7 @@ using testing::ForwardingClient;
 using testing::JsonAnswer;
 using testing::OktaError;
 
-const std::string kBase = "https://kh.test:8443";
+const std::string kBase = testing::kFakeCoordinatorUrl;
 
 nlohmann::json Event(const std::string& type, const std::string& when, const std::string& message) {
   return {{"uuid", "ev-" + when},
@@ -41,32 +41,15 @@ RestResponse EventPage(nlohmann::json events, const std::optional<std::string>& 
   return JsonAnswer(200, events, headers);
 }
 
-class KeyholectlRateLimitLogTest : public ::testing::Test {
+class KeyholectlRateLimitLogTest : public testing::CtlFixture {
  protected:
   int Run(std::vector<std::string> args) {
-    out_.str("");
-    err_.str("");
-    CtlContext ctx{
-        .getenv = [this](const std::string& name) -> std::optional<std::string> {
-          auto it = env_.find(name);
-          if (it == env_.end()) return std::nullopt;
-          return it->second;
-        },
-        .connect = [this](const ConnectionSettings&) -> StatusOr<std::unique_ptr<RestClient>> {
-          ++connects_;
-          return std::unique_ptr<RestClient>(new ForwardingClient(fake_));
-        },
-        .clock = clock_,
-        .sleep = [](std::chrono::milliseconds) {},
-        .out = out_,
-        .err = err_,
-        .follow_begins = [this] { ++follow_begun_; },
-        // Keeps following for `polls_allowed_` waits, then asks to stop.
-        .follow_wait =
-            [this](std::chrono::milliseconds d) {
-              waits_.push_back(d);
-              return static_cast<int>(waits_.size()) < polls_allowed_;
-            },
+    CtlContext ctx = Context();
+    ctx.follow_begins = [this] { ++follow_begun_; };
+    // Keeps following for `polls_allowed_` waits, then asks to stop.
+    ctx.follow_wait = [this](std::chrono::milliseconds d) {
+      waits_.push_back(d);
+      return static_cast<int>(waits_.size()) < polls_allowed_;
     };
     return RunKeyholectl(args, ctx);
   }
@@ -76,11 +59,6 @@ class KeyholectlRateLimitLogTest : public ::testing::Test {
     return out;
   }
 
-  std::map<std::string, std::string> env_ = {{"KEYHOLE_URL", kBase}, {"KEYHOLE_TOKEN", "secret-token"}};
-  FakeRestClient fake_;
-  keyhole::testing::FakeClock clock_;
-  std::ostringstream out_, err_;
-  int connects_ = 0;
   int follow_begun_ = 0;
   int polls_allowed_ = 1;
   std::vector<std::chrono::milliseconds> waits_;
