@@ -6,11 +6,17 @@
 
 namespace keyhole::coord {
 
+// Lookups by string_view, without building a std::string per path segment on every request.
+struct TransparentHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 struct Router::Node {
-  std::unordered_map<std::string, std::unique_ptr<Node>> literal;
+  std::unordered_map<std::string, std::unique_ptr<Node>, TransparentHash, std::equal_to<>> literal;
   std::unique_ptr<Node> param;
   std::string param_name;
-  std::map<std::string, std::pair<Handler, size_t>> methods;  // → handler, route id; ordered for Allow
+  std::map<std::string, std::pair<Handler, size_t>, std::less<>> methods;  // → handler, route id; ordered for Allow
 };
 
 namespace {
@@ -64,14 +70,14 @@ const Node* Walk(const Node* node, const std::vector<std::string_view>& segs, si
                  std::vector<std::pair<const Node*, std::string_view>>* path_only_params) {
   if (i == segs.size()) {
     if (node->methods.empty()) return nullptr;
-    if (node->methods.count(std::string(method)) || (method == "HEAD" && node->methods.count("GET"))) return node;
+    if (node->methods.find(method) != node->methods.end() || (method == "HEAD" && node->methods.count("GET"))) return node;
     if (!*path_only) {
       *path_only = node;
       *path_only_params = params;
     }
     return nullptr;
   }
-  if (auto it = node->literal.find(std::string(segs[i])); it != node->literal.end()) {
+  if (auto it = node->literal.find(segs[i]); it != node->literal.end()) {
     if (const Node* found = Walk(it->second.get(), segs, i + 1, method, params, path_only, path_only_params)) return found;
   }
   if (node->param) {
@@ -111,7 +117,7 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
     return match;
   }
   if (!decode(params)) return RouteMatch{};
-  auto it = node->methods.find(std::string(method));
+  auto it = node->methods.find(method);
   if (it == node->methods.end()) it = node->methods.find("GET");  // HEAD
   match.handler = &it->second.first;
   match.route_id = it->second.second;
