@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include "coordinator/handlers/agent_pools_handler.h"
+#include "coordinator/handlers/agents_handler.h"
 #include "coordinator/handlers/api_tokens_handler.h"
 #include "coordinator/handlers/health_handler.h"
 #include "coordinator/handlers/logs_handler.h"
@@ -26,7 +28,9 @@ Coordinator::Coordinator(std::unique_ptr<Store> store, const Clock& clock)
       clock_(clock),
       system_log_(std::make_unique<SystemLog>(*store_, clock_)),
       users_(std::make_unique<UserDirectory>(*store_, clock_)),
-      tokens_(std::make_unique<TokenService>(*store_, clock_, *users_, TokenPolicy(), system_log_.get())) {}
+      agents_(std::make_unique<AgentRegistry>(*store_, clock_)),
+      owners_(std::make_unique<Owners>(*users_, *agents_)),
+      tokens_(std::make_unique<TokenService>(*store_, clock_, *owners_, TokenPolicy(), system_log_.get())) {}
 
 Coordinator::~Coordinator() {
   // The offline commands (init, admin-token) record events too.
@@ -67,6 +71,7 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const std::string& data
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(store).value(), clock));
   c->lock_fd_ = lock_fd;
   if (Status s = c->users_->Load(); !s.ok()) return s;
+  if (Status s = c->agents_->Load(); !s.ok()) return s;
   if (Status s = c->tokens_->Load(); !s.ok()) return s;
   return c;
 }
@@ -112,6 +117,7 @@ void Coordinator::RunBackground(std::chrono::milliseconds flush_interval) {
     // and keep the loop (and so the flushing) alive.
     try {
       if (auto n = tokens_->FlushUsage(); !n.ok()) LogError("flushing token use: " + n.status().message());
+      if (auto n = agents_->FlushConnections(); !n.ok()) LogError("flushing agent heartbeats: " + n.status().message());
       system_log_->RunMaintenance();  // writes queued events, prunes past retention hourly
     } catch (const std::exception& e) {
       LogError(std::string("background maintenance: unexpected exception: ") + e.what());
@@ -159,8 +165,15 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
   system_log_->SetRetention(std::chrono::hours(24) * config.system_log_retention_days);
   UsersHandler users_handler(*users_, *tokens_, system_log_.get());
   users_handler.Register(router);
-  ApiTokensHandler tokens_handler(*users_, *tokens_, system_log_.get());
+  ApiTokensHandler tokens_handler(*users_, *tokens_, system_log_.get(), agents_.get());
   tokens_handler.Register(router);
+  agents_->SetOptions({.code_lifetime = std::chrono::hours(config.activation_code_lifetime_hours),
+                       .heartbeat_interval = std::chrono::seconds(config.agent_heartbeat_interval_seconds)});
+  AgentPoolsHandler agent_pools_handler(*agents_, *users_, system_log_.get());
+  agent_pools_handler.Register(router);
+  AgentsHandler agents_handler(*agents_, *tokens_, *users_, system_log_.get(),
+                               std::chrono::seconds(config.rotation_grace_seconds));
+  agents_handler.Register(router);
   LogsHandler logs_handler(*system_log_, clock_);
   logs_handler.Register(router);
   RateLimitTable limits(config.rate_limits);
@@ -212,6 +225,7 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
   if (auto n = system_log_->Flush(/*final=*/true); !n.ok()) {
     LogError("final flush of the system log failed: " + n.status().message());
   }
+  if (auto n = agents_->FlushConnections(); !n.ok()) LogError("final flush of agent heartbeats: " + n.status().message());
   auto flushed = tokens_->FlushUsage();
   if (!flushed.ok()) {
     LogError("final flush of token use failed: " + flushed.status().message());

@@ -11,7 +11,9 @@
 #include <string>
 #include <thread>
 
+#include "coordinator/agents/agent_registry.h"
 #include "coordinator/audit/system_log.h"
+#include "coordinator/auth/owners.h"
 #include "coordinator/auth/token_service.h"
 #include "coordinator/auth/user_directory.h"
 #include "coordinator/config/coordinator_config.h"
@@ -43,6 +45,7 @@ class Coordinator {
   UserDirectory& users() { return *users_; }
   TokenService& tokens() { return *tokens_; }
   SystemLog& system_log() { return *system_log_; }
+  AgentRegistry& agents() { return *agents_; }
 
  private:
   Coordinator(std::unique_ptr<Store> store, const Clock& clock);
@@ -53,6 +56,8 @@ class Coordinator {
   const Clock& clock_;
   std::unique_ptr<SystemLog> system_log_;  // before tokens_, which records into it
   std::unique_ptr<UserDirectory> users_;
+  std::unique_ptr<AgentRegistry> agents_;
+  std::unique_ptr<Owners> owners_;  // users_ and agents_, for tokens_
   std::unique_ptr<TokenService> tokens_;
 
   std::mutex stop_mu_;

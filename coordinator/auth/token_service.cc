@@ -16,25 +16,27 @@ struct TokenService::Entry {
       : base(std::move(r)),
         expires_ms(ToEpochMillis(base.expires_at)),
         last_used_ms(base.last_used ? ToEpochMillis(*base.last_used) : 0),
-        revoked(base.revoked_at.has_value()) {}
+        revoked(base.revoked_at.has_value()),
+        retire_ms(base.retire_at ? ToEpochMillis(*base.retire_at) : 0) {}
   TokenRecord base;
   std::atomic<int64_t> expires_ms;
   std::atomic<int64_t> last_used_ms;  // 0: never used
   std::atomic<bool> revoked;
   std::atomic<bool> dirty{false};
+  std::atomic<int64_t> retire_ms;             // rotated: revoked at this time at the latest; 0: not rotated
+  std::atomic<bool> predecessor_live{false};  // a successor whose predecessor is not yet retired
 };
-
-size_t TokenService::DigestHash::operator()(const TokenDigest& d) const noexcept {
-  size_t h;
-  std::memcpy(&h, d.data(), sizeof h);  // the digest is uniformly distributed already
-  return h;
-}
 
 Status TokenService::Load() {
   auto tokens = store_.LoadTokens();
   if (!tokens.ok()) return tokens.status();
   std::unique_lock lock(mu_);
   for (TokenRecord& t : *tokens) Insert(std::move(t));
+  for (auto& [id, e] : by_id_) {
+    if (e->base.replaces.empty() || e->revoked.load()) continue;
+    auto prev = by_id_.find(e->base.replaces);
+    e->predecessor_live.store(prev != by_id_.end() && !prev->second->revoked.load());
+  }
   return Status::Ok();
 }
 
@@ -59,7 +61,8 @@ StatusOr<Principal> TokenService::Authenticate(std::string_view secret, AuthFail
     if (why) *why = f;
     return UnauthenticatedError("Invalid token provided");
   };
-  if (!TokenCodec::Parse(secret)) return fail(AuthFailure::kMalformed);
+  auto kind = TokenCodec::Parse(secret);
+  if (!kind || *kind == TokenKind::kActivationCode) return fail(AuthFailure::kMalformed);
   const TokenDigest digest = TokenCodec::Digest(secret);
   EntryPtr e;
   {
@@ -71,6 +74,12 @@ StatusOr<Principal> TokenService::Authenticate(std::string_view secret, AuthFail
   if (!TokenCodec::Equal(e->base.digest, digest)) return fail(AuthFailure::kUnknown);
 
   const WallTime now = clock_.Now();
+  if (int64_t retire = e->retire_ms.load(std::memory_order_acquire); retire != 0 && ToEpochMillis(now) >= retire) {
+    bool revoked_now = false;
+    if (Status s = RevokeEntry(e, kRevokedRotated, &revoked_now); !s.ok()) LogError("retiring a rotated token: " + s.message());
+    if (revoked_now) LogRotationRetirement(*e, "grace period over");
+    return fail(AuthFailure::kRevoked);
+  }
   std::optional<OwnerInfo> owner = owners_.LookupOwner(e->base.owner_kind, e->base.owner_id);
   TokenState state{FromEpochMillis(e->expires_ms.load(std::memory_order_relaxed)),
                    e->revoked.load(std::memory_order_acquire)};
@@ -110,11 +119,41 @@ void TokenService::RecordUse(const Principal& principal) {
     std::lock_guard lock(dirty_mu_);
     dirty_.push_back(std::static_pointer_cast<Entry>(principal.token_handle));
   }
+  if (e->predecessor_live.load(std::memory_order_acquire)) RetirePredecessor(*e);
 }
 
-StatusOr<CreatedToken> TokenService::Create(OwnerKind kind, const std::string& owner_id, std::string name,
-                                            std::string client_name) {
-  std::lock_guard w(write_mu_);
+void TokenService::RetirePredecessor(Entry& e) {
+  if (!e.predecessor_live.exchange(false)) return;
+  EntryPtr prev;
+  {
+    std::shared_lock lock(mu_);
+    auto it = by_id_.find(e.base.replaces);
+    if (it == by_id_.end()) return;
+    prev = it->second;
+  }
+  bool revoked_now = false;
+  if (Status s = RevokeEntry(prev, kRevokedRotated, &revoked_now); !s.ok()) {
+    LogError("retiring a rotated token: " + s.message());
+    e.predecessor_live.store(true);  // try again at the next use
+    return;
+  }
+  if (revoked_now) LogRotationRetirement(*prev, "successor in use");
+}
+
+void TokenService::LogRotationRetirement(const Entry& e, const char* why) {
+  if (!log_) return;
+  LogEvent ev;
+  ev.event_type = event_type::kTokenRevokeRotated;
+  ev.display_message = std::string("Revoke rotated API token: ") + why;
+  ev.actor = {"keyhole", "SystemPrincipal", "system@keyhole", "Keyhole"};
+  ev.outcome_reason = std::string(kRevokedRotated);
+  ev.targets.push_back({e.base.id, "Token", e.base.name, e.base.name});
+  ev.targets.push_back({e.base.owner_id, e.base.owner_kind == OwnerKind::kUser ? "User" : "Agent", "", ""});
+  log_->Record(std::move(ev));
+}
+
+CreatedToken TokenService::Prepare(OwnerKind kind, const std::string& owner_id, std::string name,
+                                   std::string client_name) const {
   CreatedToken out;
   out.secret = TokenCodec::Generate(kind == OwnerKind::kUser ? TokenKind::kUser : TokenKind::kAgent);
   TokenRecord& r = out.record;
@@ -126,10 +165,92 @@ StatusOr<CreatedToken> TokenService::Create(OwnerKind kind, const std::string& o
   r.digest = TokenCodec::Digest(out.secret);
   r.created = clock_.Now();
   r.expires_at = policy_.ExpiryAfterUse(r.created);
-  Status s = store_.InsertToken(r);
+  return out;
+}
+
+void TokenService::Adopt(const TokenRecord& stored) {
+  std::unique_lock lock(mu_);
+  Insert(stored);
+}
+
+StatusOr<TokenRecord> TokenService::Rotate(const Principal& current, std::string_view successor_secret,
+                                           std::chrono::milliseconds grace) {
+  if (TokenCodec::Parse(successor_secret) != TokenKind::kAgent && TokenCodec::Parse(successor_secret) != TokenKind::kUser) {
+    return InvalidArgumentError("token").AddCause("token: not a well-formed Keyhole API token");
+  }
+  const TokenKind expected = current.kind == OwnerKind::kUser ? TokenKind::kUser : TokenKind::kAgent;
+  if (TokenCodec::Parse(successor_secret) != expected) {
+    return InvalidArgumentError("token").AddCause("token: wrong kind of token for this owner");
+  }
+  const TokenDigest digest = TokenCodec::Digest(successor_secret);
+  std::lock_guard w(write_mu_);
+  EntryPtr old, superseded;
+  {
+    std::shared_lock lock(mu_);
+    auto it = by_id_.find(current.token_id);
+    if (it == by_id_.end() || it->second->revoked.load()) return UnauthenticatedError("Invalid token provided");
+    old = it->second;
+    if (auto known = by_digest_.find(digest); known != by_digest_.end()) {
+      const Entry& k = *known->second;
+      // The same request again (the answer was lost): nothing to do.
+      if (k.base.replaces == old->base.id && !k.revoked.load()) return Snapshot(k);
+      return InvalidArgumentError("token").AddCause("token: already in use; draw a new secret");
+    }
+    for (const auto& [id, e] : by_id_) {
+      if (e->base.replaces == old->base.id && !e->revoked.load()) superseded = e;
+    }
+  }
+  TokenRecord r;
+  r.id = NewId("00T");
+  r.name = old->base.name;
+  r.owner_kind = old->base.owner_kind;
+  r.owner_id = old->base.owner_id;
+  r.client_name = old->base.client_name;
+  r.digest = digest;
+  r.created = clock_.Now();
+  r.expires_at = policy_.ExpiryAfterUse(r.created);
+  r.replaces = old->base.id;
+  // A second rotation does not extend the first one's grace.
+  int64_t retire = old->retire_ms.load();
+  if (retire == 0) retire = ToEpochMillis(r.created + grace);
+  Status s = store_.RotateToken(r, FromEpochMillis(retire), superseded ? superseded->base.id : std::string(), r.created);
   if (!s.ok()) return s;
   std::unique_lock lock(mu_);
+  if (superseded) {
+    superseded->base.revoked_at = r.created;
+    superseded->base.revoked_reason = std::string(kRevokedSuperseded);
+    superseded->predecessor_live.store(false);
+    superseded->revoked.store(true, std::memory_order_release);
+  }
+  old->base.retire_at = FromEpochMillis(retire);
+  old->retire_ms.store(retire, std::memory_order_release);
   Insert(r);
+  by_id_[r.id]->predecessor_live.store(true, std::memory_order_release);
+  return r;
+}
+
+Status TokenService::RevokeOwner(const std::string& owner_id, std::string_view reason) {
+  std::lock_guard w(write_mu_);
+  WallTime now = clock_.Now();
+  if (Status s = store_.RevokeOwnerTokens(owner_id, now, reason); !s.ok()) return s;
+  std::unique_lock lock(mu_);
+  for (auto& [id, e] : by_id_) {
+    if (e->base.owner_id != owner_id || e->revoked.load()) continue;
+    e->base.revoked_at = now;
+    e->base.revoked_reason = std::string(reason);
+    e->revoked.store(true, std::memory_order_release);
+  }
+  return Status::Ok();
+}
+
+StatusOr<CreatedToken> TokenService::Create(OwnerKind kind, const std::string& owner_id, std::string name,
+                                            std::string client_name) {
+  std::lock_guard w(write_mu_);
+  CreatedToken out = Prepare(kind, owner_id, std::move(name), std::move(client_name));
+  Status s = store_.InsertToken(out.record);
+  if (!s.ok()) return s;
+  std::unique_lock lock(mu_);
+  Insert(out.record);
   return out;
 }
 
@@ -151,6 +272,7 @@ TokenPage TokenService::List(const TokenQuery& query) const {
     const Entry& e = *it->second;
     if (!query.include_revoked && e.revoked.load()) continue;
     if (query.owner_id && e.base.owner_id != *query.owner_id) continue;
+    if (query.owner_kind && e.base.owner_kind != *query.owner_kind) continue;
     if (!q.empty() && !matches(e.base.name) && !matches(e.base.client_name)) continue;
     if (page.tokens.size() == query.limit) {
       page.next_after = page.tokens.back().seq;
@@ -256,11 +378,13 @@ StatusOr<size_t> TokenService::FlushUsage() {
 
 size_t TokenService::RevokeIdle() {
   const int64_t now = ToEpochMillis(clock_.Now());
-  std::vector<EntryPtr> idle;
+  std::vector<EntryPtr> idle, rotated;
   {
     std::shared_lock lock(mu_);
     for (const auto& [id, e] : by_id_) {
-      if (!e->revoked.load() && e->expires_ms.load() < now) idle.push_back(e);
+      if (e->revoked.load()) continue;
+      if (int64_t retire = e->retire_ms.load(); retire != 0 && retire <= now) rotated.push_back(e);
+      else if (e->expires_ms.load() < now) idle.push_back(e);
     }
   }
   size_t n = 0;
@@ -269,6 +393,13 @@ size_t TokenService::RevokeIdle() {
     if (RevokeEntry(e, kRevokedInactivity, &revoked_now).ok() && revoked_now) {
       ++n;
       LogInactivityRevocation(*e, nullptr);
+    }
+  }
+  for (const EntryPtr& e : rotated) {
+    bool revoked_now = false;
+    if (RevokeEntry(e, kRevokedRotated, &revoked_now).ok() && revoked_now) {
+      ++n;
+      LogRotationRetirement(*e, "grace period over");
     }
   }
   return n;

@@ -32,6 +32,7 @@ struct CreatedToken {
 
 struct TokenQuery {
   std::optional<std::string> owner_id;  // only this owner's tokens
+  std::optional<OwnerKind> owner_kind;  // only users' or only agents' tokens
   std::string q;                        // prefix of name or clientName (any case)
   bool include_revoked = false;
   int64_t after_seq = 0;
@@ -72,6 +73,18 @@ class TokenService {
   void RecordUse(const Principal& principal);
 
   StatusOr<CreatedToken> Create(OwnerKind kind, const std::string& owner_id, std::string name, std::string client_name);
+  // Create() in two halves, for callers that write the token in a transaction of their own
+  // (agent activation): Prepare draws the secret and fills the record without storing it;
+  // Adopt makes a record the store has committed known.
+  CreatedToken Prepare(OwnerKind kind, const std::string& owner_id, std::string name, std::string client_name) const;
+  void Adopt(const TokenRecord& stored);
+  // Rotation (docs/AGENTS.md): registers `successor_secret` (drawn by the owner) as the successor
+  // of the principal's token, which stays valid until the successor's first use or until `grace`
+  // ends. Idempotent for the same successor; replaces an unused earlier successor.
+  StatusOr<TokenRecord> Rotate(const Principal& current, std::string_view successor_secret,
+                               std::chrono::milliseconds grace);
+  // Revokes every active token of the owner (an agent that deactivated itself).
+  Status RevokeOwner(const std::string& owner_id, std::string_view reason);
   // Active tokens only: a revoked token answers NotFound, as Okta's does.
   StatusOr<TokenRecord> Get(const std::string& id) const;
   TokenPage List(const TokenQuery& query) const;
@@ -82,16 +95,14 @@ class TokenService {
 
   // Writes pending last-use times; returns how many tokens were written.
   StatusOr<size_t> FlushUsage();
-  // Revokes (reason INACTIVITY) every active token idle past its expiry; returns how many.
+  // Revokes (reason INACTIVITY) every active token idle past its expiry, and (reason ROTATED)
+  // every rotated token past its grace period; returns how many.
   size_t RevokeIdle();
 
   const TokenPolicy& policy() const { return policy_; }
 
  private:
   struct Entry;
-  struct DigestHash {
-    size_t operator()(const TokenDigest& d) const noexcept;
-  };
   using EntryPtr = std::shared_ptr<Entry>;
 
   TokenRecord Snapshot(const Entry& e) const;  // REQUIRES: mu_ held
@@ -99,6 +110,9 @@ class TokenService {
   // *revoked_now (if given) tells whether this call did revoke, rather than a racing one.
   Status RevokeEntry(const EntryPtr& e, std::string_view reason, bool* revoked_now = nullptr);
   void LogInactivityRevocation(const Entry& e, const ClientInfo* client);
+  void LogRotationRetirement(const Entry& e, const char* why);
+  // The successor `e` is in use: retire the token it replaces.
+  void RetirePredecessor(Entry& e);
 
   Store& store_;
   const Clock& clock_;
@@ -110,7 +124,7 @@ class TokenService {
   mutable std::shared_mutex mu_;
   std::map<int64_t, EntryPtr> by_seq_;                          // GUARDED_BY(mu_)
   std::unordered_map<std::string, EntryPtr> by_id_;             // GUARDED_BY(mu_)
-  std::unordered_map<TokenDigest, EntryPtr, DigestHash> by_digest_;  // GUARDED_BY(mu_)
+  std::unordered_map<TokenDigest, EntryPtr, TokenDigestHash> by_digest_;  // GUARDED_BY(mu_)
 
   std::mutex dirty_mu_;
   std::vector<EntryPtr> dirty_;  // GUARDED_BY(dirty_mu_): used since the last flush

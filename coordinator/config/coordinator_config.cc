@@ -80,6 +80,20 @@ Status LoadConfigFile(const std::string& path, CoordinatorConfig& c) {
         if (status.ok() && c.system_log_retention_days == 0) status = InvalidArgumentError(path + ": " + name + " must be at least 1");
       }
       else if (name == "store.data_dir") str(c.data_dir);
+      else if (name == "agents.activation_code_lifetime_hours") {
+        num(c.activation_code_lifetime_hours);
+        if (status.ok() && (c.activation_code_lifetime_hours == 0 || c.activation_code_lifetime_hours > 24 * 30)) {
+          status = InvalidArgumentError(path + ": " + name + " must be between 1 and 720");
+        }
+      } else if (name == "agents.rotation_grace_seconds") {
+        num(c.rotation_grace_seconds);
+        if (status.ok() && c.rotation_grace_seconds == 0) status = InvalidArgumentError(path + ": " + name + " must be at least 1");
+      } else if (name == "agents.heartbeat_interval_seconds") {
+        num(c.agent_heartbeat_interval_seconds);
+        if (status.ok() && c.agent_heartbeat_interval_seconds == 0) {
+          status = InvalidArgumentError(path + ": " + name + " must be at least 1");
+        }
+      }
       else unknown(name);
     }
   }

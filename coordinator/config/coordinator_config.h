@@ -25,6 +25,9 @@ struct CoordinatorConfig {
   std::string log_level = "info";
   unsigned system_log_retention_days = 90;  // System Log events older than this are pruned
   std::chrono::milliseconds usage_flush_interval{1000};
+  unsigned activation_code_lifetime_hours = 24;  // default lifetime of an agent activation code
+  unsigned rotation_grace_seconds = 600;         // a rotated agent token's validity after rotation, at most
+  unsigned agent_heartbeat_interval_seconds = 30;  // agents silent for 3 intervals are DISRUPTED
 };
 
 // Reads `path` over the defaults in `config`. Unknown keys are an error, so typos do not pass.

@@ -2,6 +2,7 @@
 
 #include "coordinator/audit/request_events.h"
 #include "coordinator/handlers/access.h"
+#include "coordinator/handlers/agent_views.h"
 #include "coordinator/handlers/okta_views.h"
 #include "coordinator/http/api_error.h"
 #include "coordinator/http/paging.h"
@@ -23,7 +24,14 @@ void ApiTokensHandler::Audit(const Request& req, const char* type, const char* m
   LogEvent e = EventFor(req, users_, type, message);
   e.targets.push_back(TokenTarget(token));
   if (auto owner = users_.Lookup(token.owner_id)) e.targets.push_back(UserTarget(*owner));
+  else if (token.owner_kind == OwnerKind::kAgent) e.targets.push_back({token.owner_id, "Agent", "", ""});
   log_->Record(std::move(e));
+}
+
+nlohmann::json ApiTokensHandler::View(const TokenRecord& t, const Request& req) const {
+  nlohmann::json v = TokenView(t, tokens_.policy(), req.base_url);
+  if (t.owner_kind == OwnerKind::kAgent && agents_) AddAgentToTokenView(v, *agents_, t.owner_id, req.base_url);
+  return v;
 }
 
 StatusOr<TokenRecord> ApiTokensHandler::Visible(const Request& req) const {
@@ -45,11 +53,16 @@ Response ApiTokensHandler::List(Request& req) {
   q.q = req.Query("q").value_or("");
   if (!req.principal->super_admin) q.owner_id = req.principal->owner_id;
   if (auto user = req.Query("userId"); user && req.principal->super_admin) q.owner_id = *user;
+  if (auto kind = req.Query("ownerType")) {
+    if (*kind == "USER") q.owner_kind = OwnerKind::kUser;
+    else if (*kind == "AGENT") q.owner_kind = OwnerKind::kAgent;
+    else return ErrorResponse(InvalidArgumentError("ownerType").AddCause("ownerType: USER or AGENT"));
+  }
   // Keyhole's extension: revoked tokens, with their revocation reason, for audits.
   q.include_revoked = req.Query("includeRevoked").value_or("false") == "true";
   TokenPage page = tokens_.List(q);
   nlohmann::json body = nlohmann::json::array();
-  for (const TokenRecord& t : page.tokens) body.push_back(TokenView(t, tokens_.policy(), req.base_url));
+  for (const TokenRecord& t : page.tokens) body.push_back(View(t, req));
   Response resp = Response::Json(200, body);
   AddPageLinks(req, resp, page.next_after);
   return resp;
@@ -89,7 +102,7 @@ Response ApiTokensHandler::Create(Request& req) {
 Response ApiTokensHandler::Get(Request& req) {
   auto t = Visible(req);
   if (!t.ok()) return ErrorResponse(t.status());
-  return Response::Json(200, TokenView(*t, tokens_.policy(), req.base_url));
+  return Response::Json(200, View(*t, req));
 }
 
 Response ApiTokensHandler::Revoke(Request& req) {

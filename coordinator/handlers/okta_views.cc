@@ -3,19 +3,16 @@
 #include "shared/clock/iso8601.h"
 
 namespace keyhole::coord {
-namespace {
 
-nlohmann::json Link(const std::string& href, std::initializer_list<const char*> allow = {}) {
+nlohmann::json HalLink(const std::string& href, std::initializer_list<const char*> allow) {
   nlohmann::json link = {{"href", href}};
   if (allow.size() > 0) link["hints"] = {{"allow", allow}};
   return link;
 }
 
-nlohmann::json OptTime(const std::optional<WallTime>& t) {
+nlohmann::json OptIso8601(const std::optional<WallTime>& t) {
   return t ? nlohmann::json(FormatIso8601(*t)) : nlohmann::json(nullptr);
 }
-
-}  // namespace
 
 nlohmann::json UserView(const UserRecord& u, const std::string& base_url, bool in_list) {
   const std::string self = base_url + "/api/v1/users/" + u.id;
@@ -23,9 +20,9 @@ nlohmann::json UserView(const UserRecord& u, const std::string& base_url, bool i
   for (const char* key : {"mobilePhone", "secondEmail"}) {
     if (!profile.contains(key)) profile[key] = nullptr;
   }
-  nlohmann::json links = {{"self", Link(self)}};
+  nlohmann::json links = {{"self", HalLink(self)}};
   if (!in_list) {
-    auto lifecycle = [&](const char* op) { links[op] = Link(self + "/lifecycle/" + op, {"POST"}); };
+    auto lifecycle = [&](const char* op) { links[op] = HalLink(self + "/lifecycle/" + op, {"POST"}); };
     switch (u.status) {
       case UserStatus::kActive:
         lifecycle("suspend");
@@ -53,7 +50,7 @@ nlohmann::json UserView(const UserRecord& u, const std::string& base_url, bool i
       {"id", u.id},
       {"status", UserStatusName(u.status)},
       {"created", FormatIso8601(u.created)},
-      {"activated", OptTime(u.activated)},
+      {"activated", OptIso8601(u.activated)},
       {"statusChanged", FormatIso8601(u.status_changed)},
       {"lastLogin", nullptr},
       {"lastUpdated", FormatIso8601(u.last_updated)},
@@ -68,23 +65,23 @@ nlohmann::json UserView(const UserRecord& u, const std::string& base_url, bool i
 nlohmann::json TokenView(const TokenRecord& t, const TokenPolicy& policy, const std::string& base_url) {
   const bool revoked = t.revoked_at.has_value();
   WallTime last_updated = t.last_used ? std::max(*t.last_used, t.created) : t.created;
-  nlohmann::json links = {{"self", Link(base_url + "/api/v1/api-tokens/" + t.id, {"GET", "DELETE"})}};
-  if (t.owner_kind == OwnerKind::kUser) links["user"] = Link(base_url + "/api/v1/users/" + t.owner_id, {"GET"});
+  nlohmann::json links = {{"self", HalLink(base_url + "/api/v1/api-tokens/" + t.id, {"GET", "DELETE"})}};
+  if (t.owner_kind == OwnerKind::kUser) links["user"] = HalLink(base_url + "/api/v1/users/" + t.owner_id, {"GET"});
   nlohmann::json v = {
       {"id", t.id},
       {"name", t.name},
-      {"userId", t.owner_id},
       {"clientName", t.client_name},
       {"tokenWindow", policy.WindowIso8601()},
       {"network", {{"connection", "ANYWHERE"}}},
       {"created", FormatIso8601(t.created)},
       {"lastUpdated", FormatIso8601(revoked ? *t.revoked_at : last_updated)},
       {"expiresAt", FormatIso8601(t.expires_at)},
-      {"lastUsed", OptTime(t.last_used)},
+      {"lastUsed", OptIso8601(t.last_used)},
       {"status", revoked ? "REVOKED" : "ACTIVE"},
       {"ownerType", OwnerKindName(t.owner_kind)},
       {"_links", std::move(links)},
   };
+  if (t.owner_kind == OwnerKind::kUser) v["userId"] = t.owner_id;
   if (revoked) {
     v["revokedAt"] = FormatIso8601(*t.revoked_at);
     v["revocationReason"] = t.revoked_reason;
@@ -103,7 +100,7 @@ nlohmann::json SuperAdminRoleView(const UserRecord& u, const std::string& base_u
       {"created", FormatIso8601(u.created)},
       {"lastUpdated", FormatIso8601(u.last_updated)},
       {"assignmentType", "USER"},
-      {"_links", {{"assignee", Link(base_url + "/api/v1/users/" + u.id)}}},
+      {"_links", {{"assignee", HalLink(base_url + "/api/v1/users/" + u.id)}}},
   };
 }
 

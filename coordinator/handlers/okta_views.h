@@ -10,6 +10,11 @@
 
 namespace keyhole::coord {
 
+// A HAL link object: {"href": …, "hints": {"allow": [...]}} (hints only when `allow` is not empty).
+nlohmann::json HalLink(const std::string& href, std::initializer_list<const char*> allow = {});
+// An ISO 8601 timestamp, or null.
+nlohmann::json OptIso8601(const std::optional<WallTime>& t);
+
 // `in_list`: list responses carry only the self link.
 nlohmann::json UserView(const UserRecord& u, const std::string& base_url, bool in_list);
 nlohmann::json TokenView(const TokenRecord& t, const TokenPolicy& policy, const std::string& base_url);

@@ -171,6 +171,11 @@ Response ApiPipeline::Dispatch(Request& req, std::optional<WindowDecision>* rate
       }
     }
     tokens_.RecordUse(*req.principal);
+    // Agent tokens reach only the agent's own routes, and those routes only agent tokens.
+    const bool agent_route = route && route->agent;
+    if ((req.principal->kind == OwnerKind::kAgent) != agent_route) {
+      return ErrorResponse(PermissionDeniedError(agent_route ? "an agent's own endpoint" : "not for agent tokens"));
+    }
   }
   if (!AcceptsJson(req.Header("Accept"))) return NotAcceptable();
   if (!match.handler) return match.path_known ? MethodNotAllowed(match.allow) : NotFoundRoute();

@@ -1,7 +1,8 @@
 // ApiPipeline: what every request goes through, in order, before and after its handler:
 // request id → target parsing → client address → routing → per-IP throttle of unauthenticated
 // traffic (before any token lookup) → authentication (before 404/405, so a bad token on an
-// unknown id is 401) → the endpoint's org-wide rate limit (429 with no side effect) → Accept
+// unknown id is 401) → the endpoint's org-wide rate limit (429 with no side effect) → agent
+// tokens only on agent routes and agent routes only for agent tokens (403) → Accept
 // (406), route (404/405) and media type (415) checks → handler → the headers every response
 // carries (Date, X-Okta-Request-Id, Cache-Control, X-Rate-Limit-*).
 // Built once, then shared read-only by all server threads.

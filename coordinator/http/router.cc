@@ -55,7 +55,7 @@ void Router::Add(std::string method, std::string_view pattern, Handler handler, 
       node = child.get();
     }
   }
-  routes_.push_back(Route{method, std::string(pattern), options.is_public, options.unthrottled});
+  routes_.push_back(Route{method, std::string(pattern), options.is_public, options.unthrottled, options.agent});
   node->methods[std::move(method)] = {std::move(handler), routes_.size() - 1};
 }
 

@@ -23,6 +23,7 @@ struct Route {
   std::string pattern;
   bool is_public = false;    // served without a token (health, agent activation)
   bool unthrottled = false;  // public and exempt from the per-IP limit (health probes)
+  bool agent = false;        // for agent tokens only; every other route refuses them (least privilege)
 };
 
 struct RouteMatch {
@@ -37,6 +38,7 @@ struct RouteMatch {
 struct RouteOptions {
   bool is_public = false;
   bool unthrottled = false;
+  bool agent = false;
 };
 
 class Router {

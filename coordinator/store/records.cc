@@ -26,6 +26,27 @@ std::optional<UserStatus> ParseUserStatus(std::string_view text) {
   return std::nullopt;
 }
 
+namespace {
+constexpr std::pair<AgentType, const char*> kAgentTypeNames[] = {
+    {AgentType::kAD, "AD"},         {AgentType::kIWA, "IWA"},   {AgentType::kLDAP, "LDAP"},
+    {AgentType::kMFA, "MFA"},       {AgentType::kOPP, "OPP"},   {AgentType::kRUM, "RUM"},
+    {AgentType::kRadius, "Radius"}, {AgentType::kRSA, "RSA"},   {AgentType::kADPasswordSync, "ADPasswordSync"},
+    {AgentType::kHTTP, "HTTP"},
+};
+}  // namespace
+
+const char* AgentTypeName(AgentType t) {
+  for (const auto& [type, name] : kAgentTypeNames)
+    if (type == t) return name;
+  return "UNKNOWN";
+}
+
+std::optional<AgentType> ParseAgentType(std::string_view text) {
+  for (const auto& [type, name] : kAgentTypeNames)
+    if (text == name) return type;
+  return std::nullopt;
+}
+
 const char* OwnerKindName(OwnerKind k) { return k == OwnerKind::kUser ? "USER" : "AGENT"; }
 
 }  // namespace keyhole::coord

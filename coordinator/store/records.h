@@ -38,6 +38,9 @@ const char* OwnerKindName(OwnerKind k);
 inline constexpr std::string_view kRevokedExplicitly = "REVOKED";
 inline constexpr std::string_view kRevokedInactivity = "INACTIVITY";
 inline constexpr std::string_view kRevokedOwnerDeleted = "OWNER_DELETED";
+inline constexpr std::string_view kRevokedRotated = "ROTATED";        // its successor was used, or grace ended
+inline constexpr std::string_view kRevokedSuperseded = "SUPERSEDED";  // an unused successor replaced by another
+inline constexpr std::string_view kRevokedOwnerDeactivated = "OWNER_DEACTIVATED";  // an agent deactivated itself
 
 struct TokenRecord {
   int64_t seq = 0;
@@ -52,6 +55,10 @@ struct TokenRecord {
   std::optional<WallTime> last_used;
   std::optional<WallTime> revoked_at;
   std::string revoked_reason;  // empty while active
+  // Rotation: the token this one succeeds (retired at this one's first use), and, on the old
+  // token, when it retires at the latest (the grace period).
+  std::string replaces;
+  std::optional<WallTime> retire_at;
 };
 
 // One flushed use of a token: its new last use and expiry.
@@ -59,6 +66,53 @@ struct TokenUse {
   std::string id;
   WallTime last_used;
   WallTime expires_at;
+};
+
+// Okta's AgentType values, and Keyhole's own in the same style (docs/AGENTS.md).
+enum class AgentType { kAD, kIWA, kLDAP, kMFA, kOPP, kRUM, kRadius, kRSA, kADPasswordSync, kHTTP };
+const char* AgentTypeName(AgentType t);
+std::optional<AgentType> ParseAgentType(std::string_view name);
+
+struct AgentPoolRecord {
+  int64_t seq = 0;
+  std::string id;
+  std::string name;
+  AgentType type = AgentType::kHTTP;
+  WallTime created{};
+  WallTime last_updated{};
+  std::string created_by;
+};
+
+enum class AgentStatus { kActive, kInactive };
+
+struct AgentRecord {
+  int64_t seq = 0;
+  std::string id;
+  std::string pool_id;
+  std::string name;
+  std::string host;
+  std::string version;
+  std::string os;
+  AgentStatus status = AgentStatus::kActive;
+  WallTime created{};
+  WallTime activated{};
+  WallTime status_changed{};
+  WallTime last_updated{};
+  int64_t last_connection_ms = 0;  // epoch milliseconds of the last heartbeat; 0: never
+};
+
+// A one-time activation code. EXPIRED is not stored: it is ACTIVE past expires_at.
+struct ActivationCodeRecord {
+  int64_t seq = 0;
+  std::string id;
+  std::string pool_id;
+  TokenDigest digest{};
+  WallTime created{};
+  std::string created_by;
+  WallTime expires_at{};
+  std::optional<WallTime> used_at;
+  std::string agent_id;  // the agent it activated
+  std::optional<WallTime> revoked_at;
 };
 
 }  // namespace keyhole::coord

@@ -3,6 +3,7 @@
 // single connection is plenty; reads happen at start-up, when services load their working set.
 #include <mutex>
 
+#include "coordinator/store/sqlite_agents.h"
 #include "coordinator/store/sqlite_db.h"
 #include "coordinator/store/sqlite_log_events.h"
 #include "coordinator/store/store.h"
@@ -70,6 +71,49 @@ CREATE TABLE rate_limit_exceptions (
   status    TEXT NOT NULL,
   record    TEXT NOT NULL
 );
+)sql",
+    // 3 → 4: agents (queries in sqlite_agents.cc) and token rotation.
+    R"sql(
+ALTER TABLE api_tokens ADD COLUMN replaces TEXT;      -- the token this one succeeds (rotation)
+ALTER TABLE api_tokens ADD COLUMN retire_at INTEGER;  -- end of the grace period of a rotated token
+CREATE TABLE agent_pools (
+  seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+  id             TEXT NOT NULL UNIQUE,
+  name           TEXT NOT NULL,
+  type           TEXT NOT NULL,          -- Okta's AgentType spelling
+  created        INTEGER NOT NULL,
+  last_updated   INTEGER NOT NULL,
+  created_by     TEXT NOT NULL
+);
+CREATE TABLE agents (
+  seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+  id             TEXT NOT NULL UNIQUE,
+  pool_id        TEXT NOT NULL REFERENCES agent_pools(id),
+  name           TEXT NOT NULL,
+  host           TEXT NOT NULL,
+  version        TEXT NOT NULL,
+  os             TEXT NOT NULL,
+  status         TEXT NOT NULL,          -- ACTIVE | INACTIVE
+  created        INTEGER NOT NULL,
+  activated      INTEGER NOT NULL,
+  status_changed INTEGER NOT NULL,
+  last_updated   INTEGER NOT NULL,
+  last_connection INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX agents_pool ON agents(pool_id);
+CREATE TABLE activation_codes (
+  seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+  id             TEXT NOT NULL UNIQUE,
+  pool_id        TEXT NOT NULL REFERENCES agent_pools(id),
+  digest         TEXT NOT NULL UNIQUE,   -- SHA-256 of the code, hex; the code is never stored
+  created        INTEGER NOT NULL,
+  created_by     TEXT NOT NULL,
+  expires_at     INTEGER NOT NULL,
+  used_at        INTEGER,
+  agent_id       TEXT NOT NULL DEFAULT '',
+  revoked_at     INTEGER
+);
+CREATE INDEX activation_codes_pool ON activation_codes(pool_id);
 )sql",
 };
 
@@ -141,7 +185,7 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     Statement q(db_->handle(),
                 "SELECT seq,id,digest,name,owner_kind,owner_id,client_name,created,expires_at,last_used,"
-                "revoked_at,revoked_reason FROM api_tokens ORDER BY seq");
+                "revoked_at,revoked_reason,replaces,retire_at FROM api_tokens ORDER BY seq");
     std::vector<TokenRecord> out;
     while (q.Step()) {
       TokenRecord t;
@@ -159,6 +203,8 @@ class SqliteStore final : public Store {
       t.last_used = OptTime(q.OptionalInt(9));
       t.revoked_at = OptTime(q.OptionalInt(10));
       t.revoked_reason = q.Text(11);
+      t.replaces = q.Text(12);
+      t.retire_at = OptTime(q.OptionalInt(13));
       out.push_back(std::move(t));
     }
     if (!q.status().ok()) return q.status();
@@ -208,32 +254,96 @@ class SqliteStore final : public Store {
 
   Status InsertToken(TokenRecord& t) override {
     std::lock_guard lock(mu_);
-    Statement q(db_->handle(),
-                "INSERT INTO api_tokens(id,digest,name,owner_kind,owner_id,client_name,created,expires_at,last_used,"
-                "revoked_at,revoked_reason) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
-    q.Bind(1, t.id)
-        .Bind(2, TokenCodec::DigestHex(t.digest))
-        .Bind(3, t.name)
-        .Bind(4, OwnerKindName(t.owner_kind))
-        .Bind(5, t.owner_id)
-        .Bind(6, t.client_name)
-        .Bind(7, ToEpochMillis(t.created))
-        .Bind(8, ToEpochMillis(t.expires_at))
-        .Bind(9, OptMillis(t.last_used))
-        .Bind(10, OptMillis(t.revoked_at));
-    if (t.revoked_reason.empty()) q.BindNull(11); else q.Bind(11, t.revoked_reason);
-    Status s = q.Run();
-    if (!s.ok()) return s;
-    t.seq = sqlite3_last_insert_rowid(db_->handle());
-    return Status::Ok();
+    return InsertTokenRow(*db_, t);
   }
 
   Status RevokeToken(const std::string& id, WallTime at, std::string_view reason) override {
     std::lock_guard lock(mu_);
+    return RevokeTokenRow(*db_, id, at, reason);
+  }
+
+  Status RotateToken(TokenRecord& successor, WallTime retire_at, const std::string& superseded, WallTime at) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(*db_);
+    if (!tx.status().ok()) return tx.status();
+    if (!superseded.empty()) {
+      if (Status s = RevokeTokenRow(*db_, superseded, at, kRevokedSuperseded); !s.ok()) return s;
+    }
+    Statement retire(db_->handle(), "UPDATE api_tokens SET retire_at=?1 WHERE id=?2 AND revoked_at IS NULL");
+    retire.Bind(1, ToEpochMillis(retire_at)).Bind(2, successor.replaces);
+    if (Status s = retire.Run(); !s.ok()) return s;
+    if (sqlite3_changes(db_->handle()) == 0) return NotFoundError(successor.replaces);
+    if (Status s = InsertTokenRow(*db_, successor); !s.ok()) return s;
+    return tx.Commit();
+  }
+
+  Status RevokeOwnerTokens(const std::string& owner_id, WallTime at, std::string_view reason) override {
+    std::lock_guard lock(mu_);
     Statement q(db_->handle(),
-                "UPDATE api_tokens SET revoked_at=?1, revoked_reason=?2 WHERE id=?3 AND revoked_at IS NULL");
-    q.Bind(1, ToEpochMillis(at)).Bind(2, reason).Bind(3, id);
+                "UPDATE api_tokens SET revoked_at=?1, revoked_reason=?2 WHERE owner_id=?3 AND revoked_at IS NULL");
+    q.Bind(1, ToEpochMillis(at)).Bind(2, reason).Bind(3, owner_id);
     return q.Run();
+  }
+
+  StatusOr<std::vector<AgentPoolRecord>> LoadAgentPools() override {
+    std::lock_guard lock(mu_);
+    return LoadAgentPoolRows(*db_);
+  }
+  StatusOr<std::vector<AgentRecord>> LoadAgents() override {
+    std::lock_guard lock(mu_);
+    return LoadAgentRows(*db_);
+  }
+  StatusOr<std::vector<ActivationCodeRecord>> LoadActivationCodes() override {
+    std::lock_guard lock(mu_);
+    return LoadActivationCodeRows(*db_);
+  }
+  Status InsertAgentPool(AgentPoolRecord& pool) override {
+    std::lock_guard lock(mu_);
+    return InsertAgentPoolRow(*db_, pool);
+  }
+  Status UpdateAgentPool(const AgentPoolRecord& pool) override {
+    std::lock_guard lock(mu_);
+    return UpdateAgentPoolRow(*db_, pool);
+  }
+  Status DeleteAgentPool(const std::string& id, WallTime) override {
+    std::lock_guard lock(mu_);
+    return DeleteAgentPoolRow(*db_, id);
+  }
+  Status InsertActivationCode(ActivationCodeRecord& code) override {
+    std::lock_guard lock(mu_);
+    return InsertActivationCodeRow(*db_, code);
+  }
+  Status UpdateActivationCode(const ActivationCodeRecord& code) override {
+    std::lock_guard lock(mu_);
+    return UpdateActivationCodeRow(*db_, code);
+  }
+  Status ActivateAgent(const ActivationCodeRecord& used_code, AgentRecord& agent, TokenRecord& token) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(*db_);
+    if (!tx.status().ok()) return tx.status();
+    if (Status s = MarkActivationCodeUsedRow(*db_, used_code); !s.ok()) return s;
+    if (Status s = InsertAgentRow(*db_, agent); !s.ok()) return s;
+    if (Status s = InsertTokenRow(*db_, token); !s.ok()) return s;
+    return tx.Commit();
+  }
+  Status UpdateAgent(const AgentRecord& agent) override {
+    std::lock_guard lock(mu_);
+    return UpdateAgentRow(*db_, agent);
+  }
+  Status DeleteAgent(const std::string& id, WallTime at) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(*db_);
+    if (!tx.status().ok()) return tx.status();
+    Statement revoke(db_->handle(),
+                     "UPDATE api_tokens SET revoked_at=?1, revoked_reason=?2 WHERE owner_id=?3 AND revoked_at IS NULL");
+    revoke.Bind(1, ToEpochMillis(at)).Bind(2, kRevokedOwnerDeleted).Bind(3, id);
+    if (Status s = revoke.Run(); !s.ok()) return s;
+    if (Status s = DeleteAgentRow(*db_, id); !s.ok()) return s;
+    return tx.Commit();
+  }
+  Status RecordAgentConnections(const std::vector<std::pair<std::string, int64_t>>& rows) override {
+    std::lock_guard lock(mu_);
+    return RecordAgentConnectionRows(*db_, rows);
   }
 
   Status RecordTokenUses(const std::vector<TokenUse>& uses) override {
@@ -319,6 +429,35 @@ class SqliteStore final : public Store {
 };
 
 }  // namespace
+
+Status InsertTokenRow(SqliteDb& db, TokenRecord& t) {
+  Statement q(db.handle(),
+              "INSERT INTO api_tokens(id,digest,name,owner_kind,owner_id,client_name,created,expires_at,last_used,"
+              "revoked_at,revoked_reason,replaces,retire_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  q.Bind(1, t.id)
+      .Bind(2, TokenCodec::DigestHex(t.digest))
+      .Bind(3, t.name)
+      .Bind(4, OwnerKindName(t.owner_kind))
+      .Bind(5, t.owner_id)
+      .Bind(6, t.client_name)
+      .Bind(7, ToEpochMillis(t.created))
+      .Bind(8, ToEpochMillis(t.expires_at))
+      .Bind(9, OptMillis(t.last_used))
+      .Bind(10, OptMillis(t.revoked_at));
+  if (t.revoked_reason.empty()) q.BindNull(11); else q.Bind(11, t.revoked_reason);
+  if (t.replaces.empty()) q.BindNull(12); else q.Bind(12, t.replaces);
+  q.Bind(13, OptMillis(t.retire_at));
+  Status s = q.Run();
+  if (!s.ok()) return s;
+  t.seq = sqlite3_last_insert_rowid(db.handle());
+  return Status::Ok();
+}
+
+Status RevokeTokenRow(SqliteDb& db, const std::string& id, WallTime at, std::string_view reason) {
+  Statement q(db.handle(), "UPDATE api_tokens SET revoked_at=?1, revoked_reason=?2 WHERE id=?3 AND revoked_at IS NULL");
+  q.Bind(1, ToEpochMillis(at)).Bind(2, reason).Bind(3, id);
+  return q.Run();
+}
 
 StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
   auto db = SqliteDb::Open(path);

@@ -33,6 +33,32 @@ class Store {
   // Best-effort bookkeeping: last use and sliding expiry, many tokens in one transaction.
   virtual Status RecordTokenUses(const std::vector<TokenUse>& uses) = 0;
 
+  // Rotation, in one transaction: inserts `successor` (its `replaces` names the old token), sets
+  // the old token's retire_at, and revokes `superseded` (an unused earlier successor) if not empty.
+  virtual Status RotateToken(TokenRecord& successor, WallTime retire_at, const std::string& superseded,
+                             WallTime at) = 0;
+
+  // Agents (docs/AGENTS.md): pools, agents, one-time activation codes.
+  virtual StatusOr<std::vector<AgentPoolRecord>> LoadAgentPools() = 0;
+  virtual StatusOr<std::vector<AgentRecord>> LoadAgents() = 0;
+  virtual StatusOr<std::vector<ActivationCodeRecord>> LoadActivationCodes() = 0;
+  virtual Status InsertAgentPool(AgentPoolRecord& pool) = 0;
+  virtual Status UpdateAgentPool(const AgentPoolRecord& pool) = 0;
+  // Deletes the pool and revokes its unused codes. REQUIRES: the pool has no agents.
+  virtual Status DeleteAgentPool(const std::string& id, WallTime at) = 0;
+  virtual Status InsertActivationCode(ActivationCodeRecord& code) = 0;
+  virtual Status UpdateActivationCode(const ActivationCodeRecord& code) = 0;
+  // Activation, in one transaction: marks the code used (kFailedPrecondition if it no longer is
+  // unused), inserts the agent and its first token.
+  virtual Status ActivateAgent(const ActivationCodeRecord& used_code, AgentRecord& agent, TokenRecord& token) = 0;
+  virtual Status UpdateAgent(const AgentRecord& agent) = 0;
+  // Deletes the agent and revokes its tokens (reason OWNER_DELETED) in one transaction.
+  virtual Status DeleteAgent(const std::string& id, WallTime at) = 0;
+  // Best-effort bookkeeping: last heartbeat of many agents in one transaction.
+  virtual Status RecordAgentConnections(const std::vector<std::pair<std::string, int64_t>>& last_connection_ms) = 0;
+  // Revokes every active token of `owner_id` with `reason`.
+  virtual Status RevokeOwnerTokens(const std::string& owner_id, WallTime at, std::string_view reason) = 0;
+
   // System Log: appends the events in one transaction and assigns each its seq (ascending).
   virtual Status AppendLogEvents(std::vector<LogEvent>& events) = 0;
   // At most query.limit events matching the query, in seq order (descending if asked).

@@ -105,4 +105,39 @@ std::optional<WallTime> ParseIso8601(std::string_view s) {
   return FromEpochMillis(ms);
 }
 
+std::optional<std::chrono::milliseconds> ParseIsoDuration(std::string_view text) {
+  if (text.size() < 3 || text.size() > 40 || text[0] != 'P') return std::nullopt;
+  int64_t seconds = 0;
+  bool in_time = false, any = false;
+  char last_unit = 0;  // units must come in order: D, then T, then H, M, S
+  constexpr std::string_view kOrder = "DHMS";
+  for (size_t i = 1; i < text.size();) {
+    if (text[i] == 'T') {
+      if (in_time) return std::nullopt;
+      in_time = true;
+      ++i;
+      if (i == text.size()) return std::nullopt;
+      continue;
+    }
+    int64_t n = 0;
+    size_t digits = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      n = n * 10 + (text[i] - '0');
+      if (++digits > 9) return std::nullopt;
+      ++i;
+    }
+    if (digits == 0 || i == text.size()) return std::nullopt;
+    char unit = text[i++];
+    if ((unit == 'D') == in_time) return std::nullopt;  // D before T; H, M, S after it
+    size_t pos = kOrder.find(unit);
+    if (pos == std::string_view::npos || (last_unit && pos <= kOrder.find(last_unit))) return std::nullopt;
+    last_unit = unit;
+    static constexpr int64_t kSeconds[] = {86400, 3600, 60, 1};
+    seconds += n * kSeconds[pos];
+    any = true;
+  }
+  if (!any) return std::nullopt;
+  return std::chrono::seconds(seconds);
+}
+
 }  // namespace keyhole

@@ -2,6 +2,7 @@
 // the HTTP Date header. Pure functions.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,10 @@ std::string FormatIso8601(WallTime t);
 
 // Accepts YYYY-MM-DDTHH:mm:ss[.fraction](Z|±HH:MM|±HHMM). Returns nullopt on anything else.
 std::optional<WallTime> ParseIso8601(std::string_view text);
+
+// An ISO 8601 duration of days, hours, minutes and seconds: "P1D", "PT24H", "P1DT2H30M", "PT90S".
+// Years, months and weeks (whose length varies or which Okta never writes) and fractions are refused.
+std::optional<std::chrono::milliseconds> ParseIsoDuration(std::string_view text);
 
 // "Thu, 27 Nov 2026 23:09:48 GMT".
 std::string FormatHttpDate(WallTime t);

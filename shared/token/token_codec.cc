@@ -12,7 +12,14 @@
 namespace keyhole {
 namespace {
 
-std::string_view PrefixFor(TokenKind kind) { return kind == TokenKind::kUser ? "khu_" : "kha_"; }
+std::string_view PrefixFor(TokenKind kind) {
+  switch (kind) {
+    case TokenKind::kUser: return "khu_";
+    case TokenKind::kAgent: return "kha_";
+    case TokenKind::kActivationCode: return "khc_";
+  }
+  return "";
+}
 
 bool IsBase62(char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
@@ -44,6 +51,7 @@ std::optional<TokenKind> TokenCodec::Parse(std::string_view token) {
   std::optional<TokenKind> kind;
   if (token.substr(0, kPrefixChars) == PrefixFor(TokenKind::kUser)) kind = TokenKind::kUser;
   if (token.substr(0, kPrefixChars) == PrefixFor(TokenKind::kAgent)) kind = TokenKind::kAgent;
+  if (token.substr(0, kPrefixChars) == PrefixFor(TokenKind::kActivationCode)) kind = TokenKind::kActivationCode;
   if (!kind) return std::nullopt;
   for (size_t i = kPrefixChars; i < token.size(); ++i) {
     if (!IsBase62(token[i])) return std::nullopt;

@@ -1,7 +1,7 @@
 // TokenCodec: the API token format, shared by users' and agents' tokens.
 //
 //   kh<kind>_<40 base62 random characters><6 base62 characters of CRC32>
-//   e.g. khu_3fQ… (user) or kha_… (agent)
+//   e.g. khu_3fQ… (user), kha_… (agent) or khc_… (a one-time agent activation code)
 //
 // 40 base62 characters carry 238 bits from OpenSSL's CSPRNG. The type prefix lets secret
 // scanners find leaked tokens; the checksum lets the server reject garbage without a lookup.
@@ -10,15 +10,25 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace keyhole {
 
-enum class TokenKind { kUser, kAgent };
+enum class TokenKind { kUser, kAgent, kActivationCode };
 
 using TokenDigest = std::array<uint8_t, 32>;
+
+// For hash maps keyed by digest: the digest is uniformly distributed already.
+struct TokenDigestHash {
+  size_t operator()(const TokenDigest& d) const noexcept {
+    size_t h;
+    std::memcpy(&h, d.data(), sizeof h);
+    return h;
+  }
+};
 
 class TokenCodec {
  public:

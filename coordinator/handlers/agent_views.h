@@ -1,0 +1,23 @@
+// How agents look on the wire: Okta's AgentPool and Agent shapes (../shared/okta-contract), plus
+// Keyhole's fields (status, host, os, dates) and its ActivationCode (docs/AGENTS.md).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "coordinator/agents/agent_registry.h"
+
+namespace keyhole::coord {
+
+nlohmann::json AgentView(const AgentRecord& a, const AgentPoolRecord* pool, const AgentRegistry& registry,
+                         const std::string& base_url);
+nlohmann::json PoolView(const AgentPoolRecord& p, const std::vector<AgentRecord>& agents,
+                        const AgentRegistry& registry, const std::string& base_url);
+nlohmann::json ActivationCodeView(const ActivationCodeRecord& c, const AgentRegistry& registry,
+                                  const std::string& base_url);
+// Adds to an ApiToken view what names the agent that owns the token.
+void AddAgentToTokenView(nlohmann::json& token_view, const AgentRegistry& registry, const std::string& agent_id,
+                         const std::string& base_url);
+
+}  // namespace keyhole::coord
