@@ -136,11 +136,12 @@ int main(int argc, char** argv) {
   });
   signal_waiter.detach();
 
+  keyhole::SdNotifier notifier;  // does nothing outside systemd
   auto status = c.Serve(config, [](const std::string& url, const std::string& fingerprint) {
     std::cout << "keyhole-coordinator listening on " << url << std::endl;
     if (!fingerprint.empty()) std::cout << "TLS certificate fingerprint " << fingerprint << std::endl;
     LogInfo("listening on " + url);
-  });
+  }, &notifier);
   if (!status.ok()) return Fail(status);
   return 0;
 }

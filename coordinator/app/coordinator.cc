@@ -107,12 +107,18 @@ void Coordinator::RequestStop() {
   stop_cv_.notify_all();
 }
 
-void Coordinator::RunBackground(std::chrono::milliseconds flush_interval) {
+void Coordinator::RunBackground(std::chrono::milliseconds flush_interval, Notifier* notifier) {
   auto next_sweep = clock_.Monotonic();
+  // Pinged from this loop, so a wedged store or maintenance step stops the pings. It wakes at
+  // least every flush interval, and at half the watchdog timeout if that is shorter.
+  const auto watchdog = notifier ? std::chrono::duration_cast<std::chrono::milliseconds>(notifier->WatchdogInterval())
+                                 : std::chrono::milliseconds(0);
+  if (watchdog.count() > 0) flush_interval = std::min(flush_interval, watchdog / 2);
   std::unique_lock lock(stop_mu_);
   while (!stop_requested_) {
     stop_cv_.wait_for(lock, flush_interval, [this] { return stop_requested_; });
     lock.unlock();
+    if (watchdog.count() > 0) notifier->Watchdog();
     // A bug here must not take the whole coordinator down with an uncaught exception: log it
     // and keep the loop (and so the flushing) alive.
     try {
@@ -131,7 +137,8 @@ void Coordinator::RunBackground(std::chrono::milliseconds flush_interval) {
 }
 
 Status Coordinator::Serve(const CoordinatorConfig& config,
-                          const std::function<void(const std::string&, const std::string&)>& on_ready) {
+                          const std::function<void(const std::string&, const std::string&)>& on_ready,
+                          Notifier* notifier) {
   ServerOptions options;
   if (Status s = SplitHostPort(config.listen, &options.host, &options.port); !s.ok()) return s;
   options.threads = config.threads;
@@ -208,18 +215,20 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
 
   HttpServer server(pipeline, options);
   if (Status s = server.Start(); !s.ok()) return s;
-  std::thread background([this, &config] { RunBackground(config.usage_flush_interval); });
+  std::thread background([this, &config, notifier] { RunBackground(config.usage_flush_interval, notifier); });
 
   std::string shown_host = options.host == "0.0.0.0" || options.host == "::" ? "127.0.0.1" : options.host;
   if (shown_host.find(':') != std::string::npos) shown_host = "[" + shown_host + "]";
   std::string url = std::string(options.tls ? "https://" : "http://") + shown_host + ":" + std::to_string(server.port());
   on_ready(url, fingerprint);
+  if (notifier) notifier->Ready("serving on " + url);
 
   {
     std::unique_lock lock(stop_mu_);
     stop_cv_.wait(lock, [this] { return stop_requested_; });
   }
   LogInfo("shutting down: draining connections");
+  if (notifier) notifier->Stopping();
   server.Stop();
   background.join();
   if (auto n = system_log_->Flush(/*final=*/true); !n.ok()) {

@@ -19,6 +19,7 @@
 #include "coordinator/config/coordinator_config.h"
 #include "coordinator/store/store.h"
 #include "shared/clock/clock.h"
+#include "shared/systemd/notifier.h"
 
 namespace keyhole::coord {
 
@@ -37,9 +38,11 @@ class Coordinator {
   StatusOr<std::string> IssueAdminToken(const std::string& login);
 
   // Serves until RequestStop(); `on_ready` gets the bound URL and the TLS fingerprint (empty for
-  // plain HTTP). Flushes pending token use before it returns.
-  Status Serve(const CoordinatorConfig& config, const std::function<void(const std::string& url,
-                                                                        const std::string& fingerprint)>& on_ready);
+  // plain HTTP). Flushes pending token use before it returns. `notifier` (optional) hears
+  // READY=1 once serving, WATCHDOG=1 from the maintenance loop and STOPPING=1 (systemd).
+  Status Serve(const CoordinatorConfig& config,
+               const std::function<void(const std::string& url, const std::string& fingerprint)>& on_ready,
+               Notifier* notifier = nullptr);
   void RequestStop();
 
   UserDirectory& users() { return *users_; }
@@ -49,7 +52,7 @@ class Coordinator {
 
  private:
   Coordinator(std::unique_ptr<Store> store, const Clock& clock);
-  void RunBackground(std::chrono::milliseconds flush_interval);
+  void RunBackground(std::chrono::milliseconds flush_interval, Notifier* notifier);
 
   int lock_fd_ = -1;  // flock()ed DATA_DIR/LOCK, held for the process's life
   std::unique_ptr<Store> store_;

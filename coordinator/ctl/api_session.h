@@ -13,11 +13,17 @@
 #include <utility>
 #include <vector>
 
-#include "coordinator/ctl/rest_client.h"
+#include "shared/rest/rest_client.h"
 #include "shared/clock/clock.h"
 #include "shared/errors/status.h"
 
 namespace keyhole::ctl {
+
+// The REST client is shared with the agent (shared/rest/); keyholectl uses it under these names.
+using rest::ConnectionSettings;
+using rest::HeaderList;
+using rest::RestClient;
+using rest::RestResponse;
 
 // Status::detail() of a failure in which the coordinator gave no HTTP answer (keyholectl exits 3).
 inline constexpr char kDetailNoAnswer[] = "no_answer";

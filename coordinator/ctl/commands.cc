@@ -173,6 +173,7 @@ void AddTokenCommands(CLI::App& app, Parsed& p) {
 int ResolveSettings(const GlobalOptions& g, const CtlContext& ctx, ConnectionSettings& s) {
   auto env = [&ctx](const char* name) { return ctx.getenv(name).value_or(""); };
   s.url = g.url.empty() ? env("KEYHOLE_URL") : g.url;
+  s.user_agent = std::string("keyholectl/") + KEYHOLE_VERSION;
   if (s.url.empty()) return Usage(ctx.err, "no coordinator URL: set KEYHOLE_URL or pass --url");
 
   if (!g.token_file.empty()) {

@@ -12,12 +12,18 @@
 #include <vector>
 
 #include "coordinator/ctl/api_session.h"
-#include "coordinator/ctl/rest_client.h"
+#include "shared/rest/rest_client.h"
 #include "coordinator/ctl/table.h"
 #include "shared/clock/clock.h"
 #include "shared/errors/status.h"
 
 namespace keyhole::ctl {
+
+// The REST client is shared with the agent (shared/rest/); keyholectl uses it under these names.
+using rest::ConnectionSettings;
+using rest::HeaderList;
+using rest::RestClient;
+using rest::RestResponse;
 
 enum ExitCode : int {
   kExitOk = 0,

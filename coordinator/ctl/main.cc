@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "coordinator/ctl/commands.h"
-#include "coordinator/ctl/cpprest_client.h"
+#include "shared/rest/cpprest_client.h"
 
 namespace {
 
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
         if (v == nullptr) return std::nullopt;
         return std::string(v);
       },
-      .connect = &keyhole::ctl::CpprestClient::Create,
+      .connect = &keyhole::rest::CpprestClient::Create,
       .clock = clock,
       .sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); },
       .out = std::cout,

@@ -17,6 +17,8 @@ class FileSystem {
   virtual Status WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode) = 0;
   virtual StatusOr<std::string> ReadFile(const std::string& path) = 0;
   virtual bool Exists(const std::string& path) = 0;
+  // Removes a file and fsyncs its directory; a file already absent is not an error.
+  virtual Status RemoveFile(const std::string& path) = 0;
   // Creates the directory and its parents with `mode` for any it creates.
   virtual Status MakeDirectories(const std::string& path, mode_t mode) = 0;
 };
@@ -26,6 +28,7 @@ class PosixFileSystem final : public FileSystem {
   Status WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode) override;
   StatusOr<std::string> ReadFile(const std::string& path) override;
   bool Exists(const std::string& path) override;
+  Status RemoveFile(const std::string& path) override;
   Status MakeDirectories(const std::string& path, mode_t mode) override;
 };
 

@@ -14,6 +14,11 @@ namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 
+LogSink& Sink() {
+  static LogSink sink;
+  return sink;
+}
+
 bool UnderJournal() {
   static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
   return journal;
@@ -34,10 +39,41 @@ const char* LevelName(LogLevel level) {
 
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
 
+LogLevel CurrentLogLevel() { return static_cast<LogLevel>(g_level.load(std::memory_order_relaxed)); }
+
+std::optional<LogLevel> ParseLogLevel(std::string_view name) {
+  if (name == "debug") return LogLevel::kDebug;
+  if (name == "info") return LogLevel::kInfo;
+  if (name == "notice") return LogLevel::kNotice;
+  if (name == "warning" || name == "warn") return LogLevel::kWarning;
+  if (name == "error") return LogLevel::kError;
+  return std::nullopt;
+}
+
+const char* LogLevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kNotice: return "notice";
+    case LogLevel::kWarning: return "warning";
+    case LogLevel::kError: return "error";
+  }
+  return "info";
+}
+
+void SetLogSink(LogSink sink) { Sink() = std::move(sink); }
+
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) <= g_level.load(std::memory_order_relaxed); }
 
 void Log(LogLevel level, std::string_view message) {
   if (!LogEnabled(level)) return;
+  if (const LogSink& sink = Sink()) {
+    std::string clean(message);
+    // One event, one line: newlines inside a message would let input forge log lines.
+    for (char& c : clean) c = (c == '\n' || c == '\r') ? ' ' : c;
+    sink(level, clean);
+    return;
+  }
   std::string line;
   line.reserve(message.size() + 48);
   if (UnderJournal()) {

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "coordinator/ctl/api_session.h"
-#include "coordinator/ctl/cpprest_client.h"
+#include "shared/rest/cpprest_client.h"
 #include "coordinator/ctl/link_header.h"
 #include "coordinator/ctl/table.h"
 #include "shared/clock/iso8601.h"
@@ -16,6 +16,7 @@ namespace keyhole::ctl {
 namespace {
 
 using ::testing::HasSubstr;
+using rest::CpprestClient;
 
 TEST(NextLinkTest, FindsNextInSeparateOrCommaJoinedFields) {
   EXPECT_EQ(NextLink({"<https://h/a?x=1>; rel=\"self\"", "<https://h/a?after=2>; rel=\"next\""}), "https://h/a?after=2");

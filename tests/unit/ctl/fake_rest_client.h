@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "coordinator/ctl/commands.h"
-#include "coordinator/ctl/rest_client.h"
+#include "shared/rest/rest_client.h"
 #include "tests/support/fake_clock.h"
 
 namespace keyhole::ctl::testing {

@@ -1,13 +1,14 @@
-// CpprestClient: the RestClient over cpprestsdk's http_client, with keyholectl's trust options
-// (system CAs, --ca-file or --pin; see ServerTrust). cpprestsdk throws: nothing thrown leaves this
-// class. One http_client and connection pool per instance; Send is not for concurrent use.
+// CpprestClient: the RestClient over cpprestsdk's http_client, with the trust options (system CAs,
+// a CA file or PEM text, or a pin; see ServerTrust), a request timeout and abandonment through
+// ConnectionSettings::keep_waiting. cpprestsdk throws: nothing thrown leaves this class. One
+// http_client and connection pool per instance; Send is not for concurrent use.
 #pragma once
 
 #include <memory>
 
-#include "coordinator/ctl/rest_client.h"
+#include "shared/rest/rest_client.h"
 
-namespace keyhole::ctl {
+namespace keyhole::rest {
 
 class CpprestClient final : public RestClient {
  public:
@@ -25,4 +26,4 @@ class CpprestClient final : public RestClient {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace keyhole::ctl
+}  // namespace keyhole::rest

@@ -1,4 +1,4 @@
-#include "coordinator/ctl/server_trust.h"
+#include "shared/rest/server_trust.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -12,7 +12,7 @@
 
 #include "shared/tls/fingerprint.h"
 
-namespace keyhole::ctl {
+namespace keyhole::rest {
 namespace {
 
 bool IsIpAddress(const std::string& host) {
@@ -31,12 +31,16 @@ StatusOr<std::shared_ptr<ServerTrust>> ServerTrust::CaFile(const std::string& pa
   if (!in) return InvalidArgumentError("--ca-file " + path + ": cannot read it");
   std::stringstream pem;
   pem << in.rdbuf();
-  const std::string text = pem.str();
+  return CaPem(pem.str(), std::move(host), "--ca-file " + path);
+}
+
+StatusOr<std::shared_ptr<ServerTrust>> ServerTrust::CaPem(const std::string& text, std::string host,
+                                                          const std::string& origin) {
   std::shared_ptr<ServerTrust> trust(new ServerTrust(Mode::kCaFile, std::move(host), ""));
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())), &BIO_free);
   while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) trust->anchors_.push_back(cert);
   ERR_clear_error();  // the loop ends on an expected "no start line"
-  if (trust->anchors_.empty()) return InvalidArgumentError("--ca-file " + path + ": no PEM certificate in it");
+  if (trust->anchors_.empty()) return InvalidArgumentError(origin + ": no PEM certificate in it");
   return trust;
 }
 
@@ -108,4 +112,4 @@ std::string ServerTrust::LastRefusal() const {
   return last_refusal_;
 }
 
-}  // namespace keyhole::ctl
+}  // namespace keyhole::rest

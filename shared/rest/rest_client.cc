@@ -1,8 +1,8 @@
-#include "coordinator/ctl/rest_client.h"
+#include "shared/rest/rest_client.h"
 
 #include <strings.h>
 
-namespace keyhole::ctl {
+namespace keyhole::rest {
 namespace {
 
 bool SameName(const std::string& a, std::string_view b) {
@@ -26,4 +26,4 @@ std::vector<std::string> RestResponse::Headers(std::string_view name) const {
   return out;
 }
 
-}  // namespace keyhole::ctl
+}  // namespace keyhole::rest

@@ -1,20 +1,23 @@
-#include "coordinator/ctl/cpprest_client.h"
+#include "shared/rest/cpprest_client.h"
 
 #include <strings.h>
 
 #include <boost/asio/ssl/context.hpp>
 #include <cctype>
+#include <condition_variable>
 #include <cpprest/http_client.h>
 #include <mutex>
 #include <pplx/threadpool.h>
 
-#include "coordinator/ctl/server_trust.h"
+#include "shared/rest/server_trust.h"
 
 #ifndef KEYHOLE_VERSION
 #define KEYHOLE_VERSION "unknown"
 #endif
 
-namespace keyhole::ctl {
+using namespace std::chrono_literals;
+
+namespace keyhole::rest {
 namespace {
 
 using web::http::client::http_client;
@@ -50,8 +53,24 @@ struct CpprestClient::Impl {
   std::string origin;     // scheme://host:port, for messages
   std::string base_path;  // the base URL's path, without a trailing '/'
   std::string token;
+  std::string user_agent;
+  std::function<bool()> keep_waiting;
   std::shared_ptr<ServerTrust> trust;  // https only
 };
+
+namespace {
+
+// Where a request's outcome lands; shared with cpprestsdk's continuation, which may finish after
+// Send has abandoned the request.
+struct PendingAnswer {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;                   // GUARDED_BY(mu)
+  std::optional<RestResponse> answer;  // GUARDED_BY(mu)
+  std::string error;                   // GUARDED_BY(mu)
+};
+
+}  // namespace
 
 CpprestClient::CpprestClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CpprestClient::~CpprestClient() = default;
@@ -77,13 +96,17 @@ StatusOr<std::unique_ptr<RestClient>> CpprestClient::Create(const ConnectionSett
     web::uri origin_uri = origin_builder.to_uri();
 
     http_client_config config;
-    config.set_timeout(std::chrono::seconds(30));
+    config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(s.timeout));
     // Always on: cpprestsdk then sets verify_peer, and ServerTrust decides what passes.
     config.set_validate_certificates(true);
     std::shared_ptr<ServerTrust> trust;
     if (scheme == "https") {
       if (!s.pin.empty()) {
         trust = ServerTrust::Pin(s.pin);
+      } else if (!s.ca_pem.empty()) {
+        auto from_pem = ServerTrust::CaPem(s.ca_pem, BareHost(base.host()), "the CA certificate");
+        if (!from_pem.ok()) return from_pem.status();
+        trust = *from_pem;
       } else if (!s.ca_file.empty()) {
         auto from_file = ServerTrust::CaFile(s.ca_file, BareHost(base.host()));
         if (!from_file.ok()) return from_file.status();
@@ -93,7 +116,7 @@ StatusOr<std::unique_ptr<RestClient>> CpprestClient::Create(const ConnectionSett
       }
       // cpprestsdk calls this for each new connection's context, after set_default_verify_paths().
       config.set_ssl_context_callback([trust](boost::asio::ssl::context& ctx) { trust->Configure(ctx.native_handle()); });
-    } else if (!s.pin.empty() || !s.ca_file.empty()) {
+    } else if (!s.pin.empty() || !s.ca_file.empty() || !s.ca_pem.empty()) {
       return InvalidArgumentError("--ca-file and --pin apply to https:// URLs only");
     }
 
@@ -103,6 +126,8 @@ StatusOr<std::unique_ptr<RestClient>> CpprestClient::Create(const ConnectionSett
     impl->base_path = base.path();
     while (!impl->base_path.empty() && impl->base_path.back() == '/') impl->base_path.pop_back();
     impl->token = s.token;
+    impl->user_agent = s.user_agent.empty() ? std::string("keyhole/") + KEYHOLE_VERSION : s.user_agent;
+    impl->keep_waiting = s.keep_waiting;
     impl->trust = std::move(trust);
     return std::unique_ptr<RestClient>(new CpprestClient(std::move(impl)));
   } catch (const std::exception& e) {
@@ -131,29 +156,67 @@ StatusOr<RestResponse> CpprestClient::Send(const std::string& method, const std:
     resource = impl_->base_path + target;
   }
 
+  auto pending = std::make_shared<PendingAnswer>();
+  pplx::cancellation_token_source cancel;
   try {
     web::http::http_request request(method);
     request.set_request_uri(web::uri(resource));
     auto& headers = request.headers();
-    headers.add("Authorization", "SSWS " + impl_->token);
+    if (!impl_->token.empty()) headers.add("Authorization", "SSWS " + impl_->token);
     headers.add("Accept", "application/json");
-    headers.add("User-Agent", std::string("keyholectl/") + KEYHOLE_VERSION);
+    headers.add("User-Agent", impl_->user_agent);
     for (const auto& [name, value] : extra_headers) headers.add(name, value);
     if (body) request.set_body(body->dump(), "application/json");
 
-    web::http::http_response response = impl_->client.request(request).get();
-    RestResponse out;
-    out.status = response.status_code();
-    for (const auto& [name, value] : response.headers()) out.headers.emplace_back(name, value);
-    out.body = response.extract_utf8string(true).get();
-    return out;
+    impl_->client.request(request, cancel.get_token())
+        .then([](web::http::http_response response) {
+          RestResponse out;
+          out.status = response.status_code();
+          for (const auto& [name, value] : response.headers()) out.headers.emplace_back(name, value);
+          out.body = response.extract_utf8string(true).get();
+          return out;
+        })
+        .then([pending](pplx::task<RestResponse> finished) {
+          std::optional<RestResponse> answer;
+          std::string error;
+          try {
+            answer = finished.get();
+          } catch (const std::exception& e) {
+            error = e.what();
+            if (error.empty()) error = "request failed";
+          }
+          std::lock_guard lock(pending->mu);
+          pending->answer = std::move(answer);
+          pending->error = std::move(error);
+          pending->done = true;
+          pending->cv.notify_all();
+        });
   } catch (const std::exception& e) {
-    std::string why = e.what();
-    if (impl_->trust) {
-      if (std::string refusal = impl_->trust->LastRefusal(); !refusal.empty()) why = "TLS handshake refused: " + refusal;
-    }
-    return UnavailableError("cannot talk to " + impl_->origin + ": " + why);
+    return UnavailableError("cannot talk to " + impl_->origin + ": " + e.what());
   }
+
+  std::unique_lock lock(pending->mu);
+  while (!pending->done) {
+    if (impl_->keep_waiting) {
+      pending->cv.wait_for(lock, 100ms);
+      if (pending->done) break;
+      lock.unlock();
+      const bool keep = impl_->keep_waiting();
+      lock.lock();
+      if (!keep && !pending->done) {
+        cancel.cancel();  // the continuation still owns `pending` and finishes on its own
+        return Status(UnavailableError("request to " + impl_->origin + " abandoned")).WithDetail(kDetailAborted);
+      }
+    } else {
+      pending->cv.wait(lock);
+    }
+  }
+  if (pending->answer) return std::move(*pending->answer);
+  std::string why = pending->error;
+  if (impl_->trust) {
+    if (std::string refusal = impl_->trust->LastRefusal(); !refusal.empty()) why = "TLS handshake refused: " + refusal;
+  }
+  return UnavailableError("cannot talk to " + impl_->origin + ": " + why);
 }
 
-}  // namespace keyhole::ctl
+}  // namespace keyhole::rest

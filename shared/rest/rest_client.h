@@ -1,8 +1,11 @@
-// RestClient: keyholectl's view of an HTTP client: one synchronous request to the coordinator,
-// carrying the API token, and the raw answer. Implemented over cpprestsdk (cpprest_client.h) and
-// by fakes in tests; no cpprestsdk type appears here. Not thread-safe: one caller at a time.
+// RestClient: a synchronous HTTP client for talking to the coordinator, as keyholectl and the agent
+// see it: one request carrying the API token, and the raw answer. Implemented over cpprestsdk
+// (cpprest_client.h) and by fakes in tests; no cpprestsdk type appears here. Not thread-safe: one
+// caller at a time.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -11,7 +14,7 @@
 
 #include "shared/errors/status.h"
 
-namespace keyhole::ctl {
+namespace keyhole::rest {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
@@ -26,14 +29,24 @@ struct RestResponse {
   std::vector<std::string> Headers(std::string_view name) const;
 };
 
-// Where keyholectl connects and whom it trusts. Exactly one of ca_file and pin may be set;
-// neither means the system's CAs.
+// Where a client connects and whom it trusts. At most one of ca_file, ca_pem and pin may be set;
+// none means the system's CAs.
 struct ConnectionSettings {
   std::string url;      // the coordinator's base URL, "https://host:port" (a path prefix is kept)
-  std::string token;    // the API token, sent as "SSWS <token>"; never printed
+  std::string token;    // the API token, sent as "SSWS <token>"; never printed. Empty: no Authorization
+                        // header unless the caller passes one in extra_headers
   std::string ca_file;  // PEM file whose certificates are the only trust anchors
   std::string pin;      // "sha256:<64 hex>": accept exactly the server certificate with this fingerprint
+  std::string ca_pem;   // as ca_file, but the PEM text itself (the agent keeps it in its state)
+  std::chrono::milliseconds timeout{30000};  // for one request, connection included
+  std::string user_agent;                    // default "keyhole/<version>"
+  // Called about every 100 ms while a request is in flight (on the caller's thread); returning
+  // false abandons the request: Send then answers kUnavailable with detail kDetailAborted.
+  std::function<bool()> keep_waiting;
 };
+
+// Status::detail() of a request abandoned because keep_waiting answered false.
+inline constexpr char kDetailAborted[] = "aborted";
 
 class RestClient {
  public:
@@ -49,4 +62,4 @@ class RestClient {
                                       const HeaderList& extra_headers = {}) = 0;
 };
 
-}  // namespace keyhole::ctl
+}  // namespace keyhole::rest

@@ -1,5 +1,6 @@
-// ServerTrust: whether keyholectl trusts the coordinator's certificate: the system's CAs (and the
-// URL's host name), the CAs of one PEM file (and the host name), or exactly one pinned certificate.
+// ServerTrust: whether a client (keyholectl, the agent) trusts the coordinator's certificate: the
+// system's CAs (and the URL's host name), the CAs of one PEM text (and the host name), or exactly
+// one pinned certificate.
 // Configure() sets up each new OpenSSL context; Verify then runs inside handshakes on the HTTP
 // client's threads. Shared by the client's connections; the last refusal is kept under a mutex.
 #pragma once
@@ -15,7 +16,7 @@ typedef struct ssl_ctx_st SSL_CTX;
 typedef struct x509_st X509;
 typedef struct x509_store_ctx_st X509_STORE_CTX;
 
-namespace keyhole::ctl {
+namespace keyhole::rest {
 
 class ServerTrust {
  public:
@@ -23,6 +24,9 @@ class ServerTrust {
   static std::shared_ptr<ServerTrust> SystemCas(std::string host);
   // Only the certificates in the PEM file `path` are trust anchors; the certificate must name `host`.
   static StatusOr<std::shared_ptr<ServerTrust>> CaFile(const std::string& path, std::string host);
+  // The same with the PEM text itself; `origin` names it in errors ("--ca-file x.pem", "the state's CA").
+  static StatusOr<std::shared_ptr<ServerTrust>> CaPem(const std::string& pem, std::string host,
+                                                      const std::string& origin);
   // Exactly the certificate whose SHA-256 fingerprint is `pin` ("sha256:<hex>", canonical form).
   static std::shared_ptr<ServerTrust> Pin(std::string pin);
   ~ServerTrust();
@@ -49,4 +53,4 @@ class ServerTrust {
   std::string last_refusal_;  // GUARDED_BY(mu_)
 };
 
-}  // namespace keyhole::ctl
+}  // namespace keyhole::rest
