@@ -9,6 +9,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${KEYHOLE_BUILD_DIR:-$ROOT/build}"
 DATA="${KEYHOLE_DATA_DIR:-$ROOT/.keyhole/coordinator}"
+AGENT_STATE="${KEYHOLE_AGENT_STATE_DIR:-$ROOT/.keyhole/agent}"
 LISTEN="${KEYHOLE_LISTEN:-127.0.0.1:8443}"
 ADMIN_LOGIN="${KEYHOLE_ADMIN_LOGIN:-admin@keyhole.local}"
 
@@ -18,6 +19,8 @@ PACKAGES=(
   libboost-dev libboost-system-dev libssl-dev libcpprest-dev libsqlite3-dev libsystemd-dev zlib1g-dev libjemalloc-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev
+  # the installer tests: systemd units, Debian packages, install-agent.sh
+  systemd dpkg-dev fakeroot lintian file binutils adduser curl jq openssl strace procps
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -54,7 +57,7 @@ build() {
 }
 
 run() {
-  local bin="$BUILD/coordinator/keyhole-coordinator"
+  local bin="$BUILD/coordinator/keyhole-coordinator" agent="$BUILD/agent/keyhole-agent"
   local token
   if [ ! -f "$DATA/keyhole.db" ]; then
     log "initializing $DATA"
@@ -64,23 +67,61 @@ run() {
     # lapses after 30 days like any other).
     token="$("$bin" admin-token --data-dir "$DATA" --login "$ADMIN_LOGIN")"
   fi
-  local url="https://${LISTEN}"
+  local url="https://${LISTEN}" ca="$DATA/tls/coordinator.crt"
+  # Globals: the traps run after this function's locals are gone.
+  COORD_PID="" AGENT_PID=""
+  trap 'kill $AGENT_PID $COORD_PID 2>/dev/null; wait 2>/dev/null; exit 0' INT TERM
+  trap 'kill $AGENT_PID $COORD_PID 2>/dev/null || true' EXIT
+  "$bin" serve --data-dir "$DATA" --listen "$LISTEN" &
+  COORD_PID=$!
+  local i
+  for i in $(seq 100); do
+    [ -f "$ca" ] && curl -fsS --cacert "$ca" "$url/healthz" >/dev/null 2>&1 && break
+    kill -0 "$COORD_PID" 2>/dev/null || { echo "the coordinator did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+
+  # A local agent in a pool named "local", activated once with a one-time code.
+  mkdir -p -m 0700 "$AGENT_STATE"
+  [ -f "$AGENT_STATE/agent.toml" ] || printf '# keyhole-agent configuration (docs/AGENTS.md)\n' >"$AGENT_STATE/agent.toml"
+  local api=(curl -fsS --cacert "$ca" -H "Authorization: SSWS $token" -H "Content-Type: application/json")
+  if [ ! -f "$AGENT_STATE/state.json" ]; then
+    log "activating a local agent ($AGENT_STATE)"
+    local pool code
+    pool="$("${api[@]}" "$url/api/v1/agentPools?poolType=HTTP&limitPerPoolType=200" | jq -r '[.[] | select(.name == "local")][0].id // empty')"
+    [ -n "$pool" ] || pool="$("${api[@]}" -d '{"name":"local","type":"HTTP"}' "$url/api/v1/agentPools" | jq -r .id)"
+    code="$("${api[@]}" -X POST "$url/api/v1/agentPools/$pool/activationCodes" | jq -r .code)"
+    printf '%s\n' "$code" | "$agent" activate --coordinator "$url" --code - --ca-file "$ca" --name "local-agent" \
+      --state-dir "$AGENT_STATE" --config "$AGENT_STATE/agent.toml" >/dev/null
+  fi
+  "$agent" run --state-dir "$AGENT_STATE" --config "$AGENT_STATE/agent.toml" 2>"$AGENT_STATE/agent.log" &
+  AGENT_PID=$!
+  for i in $(seq 50); do
+    "$agent" status --state-dir "$AGENT_STATE" --config "$AGENT_STATE/agent.toml" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+
   cat >&2 <<MSG
 
   Keyhole coordinator
     URL          $url
     admin login  $ADMIN_LOGIN
     admin token  $token
-    CA file      $DATA/tls/coordinator.crt (self-signed; its fingerprint is printed below)
+    CA file      $ca (self-signed; its fingerprint is printed above)
+    console      none yet: the REST API above is the interface (docs/API.md)
+
+  Local agent (state in $AGENT_STATE, log in $AGENT_STATE/agent.log)
+$("$agent" status --state-dir "$AGENT_STATE" --config "$AGENT_STATE/agent.toml" 2>&1 | sed 's/^/    /')
 
   Try:
-    curl --cacert $DATA/tls/coordinator.crt -H "Authorization: SSWS $token" $url/api/v1/users/me
-    KEYHOLE_URL=$url KEYHOLE_TOKEN=$token KEYHOLE_CA_FILE=$DATA/tls/coordinator.crt $BUILD/coordinator/ctl/keyholectl users list
+    curl --cacert $ca -H "Authorization: SSWS $token" $url/api/v1/users/me
+    curl --cacert $ca -H "Authorization: SSWS $token" $url/api/v1/agentPools
+    KEYHOLE_URL=$url KEYHOLE_TOKEN=$token KEYHOLE_CA_FILE=$ca $BUILD/coordinator/ctl/keyholectl users list
 
-  Ctrl-C stops it.
+  Ctrl-C stops both.
 
 MSG
-  exec "$bin" serve --data-dir "$DATA" --listen "$LISTEN"
+  wait "$COORD_PID"
 }
 
 test_all() {

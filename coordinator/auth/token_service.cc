@@ -74,7 +74,8 @@ StatusOr<Principal> TokenService::Authenticate(std::string_view secret, AuthFail
   if (!TokenCodec::Equal(e->base.digest, digest)) return fail(AuthFailure::kUnknown);
 
   const WallTime now = clock_.Now();
-  if (int64_t retire = e->retire_ms.load(std::memory_order_acquire); retire != 0 && ToEpochMillis(now) >= retire) {
+  if (int64_t retire = e->retire_ms.load(std::memory_order_acquire);
+      retire != 0 && ToEpochMillis(now) >= retire && !e->revoked.load(std::memory_order_acquire)) {
     bool revoked_now = false;
     if (Status s = RevokeEntry(e, kRevokedRotated, &revoked_now); !s.ok()) LogError("retiring a rotated token: " + s.message());
     if (revoked_now) LogRotationRetirement(*e, "grace period over");

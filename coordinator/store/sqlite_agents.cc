@@ -170,7 +170,7 @@ Status InsertAgentRow(SqliteDb& db, AgentRecord& a) {
 Status UpdateAgentRow(SqliteDb& db, const AgentRecord& a) {
   Statement q(db.handle(),
               "UPDATE agents SET pool_id=?2,name=?3,host=?4,version=?5,os=?6,status=?7,created=?8,activated=?9,"
-              "status_changed=?10,last_updated=?11,last_connection=?12 WHERE id=?1");
+              "status_changed=?10,last_updated=?11,last_connection=MAX(last_connection,?12) WHERE id=?1");
   BindAgent(q, a);
   Status s = q.Run();
   if (s.ok() && sqlite3_changes(db.handle()) == 0) return NotFoundError(a.id);

@@ -44,7 +44,7 @@ class Store {
   virtual StatusOr<std::vector<ActivationCodeRecord>> LoadActivationCodes() = 0;
   virtual Status InsertAgentPool(AgentPoolRecord& pool) = 0;
   virtual Status UpdateAgentPool(const AgentPoolRecord& pool) = 0;
-  // Deletes the pool and revokes its unused codes. REQUIRES: the pool has no agents.
+  // Deletes the pool and its activation codes. REQUIRES: the pool has no agents.
   virtual Status DeleteAgentPool(const std::string& id, WallTime at) = 0;
   virtual Status InsertActivationCode(ActivationCodeRecord& code) = 0;
   virtual Status UpdateActivationCode(const ActivationCodeRecord& code) = 0;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+
 namespace keyhole {
 namespace {
 
@@ -30,6 +32,38 @@ TEST(Iso8601, RejectsMalformed) {
 
 TEST(Iso8601, HttpDate) {
   EXPECT_EQ(FormatHttpDate(FromEpochMillis(1795820988000)), "Fri, 27 Nov 2026 23:09:48 GMT");
+}
+
+TEST(IsoDuration, AcceptsDaysHoursMinutesSeconds) {
+  using std::chrono::hours;
+  using std::chrono::milliseconds;
+  using std::chrono::minutes;
+  using std::chrono::seconds;
+  const std::pair<const char*, milliseconds> cases[] = {
+      {"PT24H", hours(24)},
+      {"P1D", hours(24)},
+      {"P30D", hours(24 * 30)},
+      {"PT1M", minutes(1)},
+      {"PT90S", seconds(90)},
+      {"PT0S", seconds(0)},
+      {"P1DT2H30M", hours(26) + minutes(30)},
+      {"P1DT1S", hours(24) + seconds(1)},
+      {"PT1H30M15S", hours(1) + minutes(30) + seconds(15)},
+      {"PT999999999S", seconds(999999999)},
+  };
+  for (const auto& [text, expected] : cases) {
+    auto d = ParseIsoDuration(text);
+    ASSERT_TRUE(d.has_value()) << text;
+    EXPECT_EQ(*d, expected) << text;
+  }
+}
+
+TEST(IsoDuration, RefusesWhatItDoesNotSpeak) {
+  for (const char* text : {"", "P", "PT", "P1M", "P1Y", "P1W", "PT1.5S", "PT1,5S", "PT1H1D", "-PT1H", "+PT1H",
+                           "PT9999999999S", "P1DT", "PT1S1M", "PT1M1M", "P1D1D", "1D", "T1H", "pt1h", "PT1h",
+                           "PTH", "P1", "PT1H ", " PT1H", "P-1D", "PT1X"}) {
+    EXPECT_FALSE(ParseIsoDuration(text).has_value()) << '"' << text << '"';
+  }
 }
 
 }  // namespace
