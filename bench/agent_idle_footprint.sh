@@ -109,20 +109,28 @@ for _ in $(seq "$SECONDS_TOTAL"); do
   ((a > a_max)) && a_max=$a; ((s > s_max)) && s_max=$s
 done
 a1=$(cpu_ticks "$AGENT_PID"); s1=$(cpu_ticks "$SSH_PID")
+# Resident pages split by who else maps them: PSS charges shared library pages pro rata, the
+# private (unique) set is what stopping the process would free.
+rollup() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/smaps_rollup"; }
+uss() { echo $(( $(rollup "$1" Private_Clean) + $(rollup "$1" Private_Dirty) )); }
+a_pss=$(rollup "$AGENT_PID" Pss); s_pss=$(rollup "$SSH_PID" Pss)
+a_uss=$(uss "$AGENT_PID"); s_uss=$(uss "$SSH_PID")
+a_anon=$(rollup "$AGENT_PID" Anonymous); s_anon=$(rollup "$SSH_PID" Anonymous)
 heartbeats=$(api "$URL/api/v1/agentPools/$POOL/agents" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["operationalStatus"])')
 
-row() {  # name max_kib sum_kib ticks
+row() {  # name max_kib sum_kib ticks pss_kib uss_kib anon_kib
   python3 - "$@" "$SECONDS_TOTAL" "$TICKS" <<'EOF'
 import sys
-name, mx, sm, ticks, secs, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+name = sys.argv[1]
+mx, sm, ticks, pss, uss, anon, secs, hz = (int(v) for v in sys.argv[2:10])
 cpu_s = ticks / hz
-print(f"| {name} | {mx/1024:.1f} | {sm/secs/1024:.1f} | {cpu_s*1000:.0f} | {100*cpu_s/secs:.3f} % |")
+print(f"| {name} | {mx/1024:.1f} | {sm/secs/1024:.1f} | {pss/1024:.1f} | {uss/1024:.1f} | {anon/1024:.1f} | {cpu_s*1000:.0f} | {100*cpu_s/secs:.3f} % |")
 EOF
 }
 echo
 echo "Idle for ${SECONDS_TOTAL} s, keep-alive every ${HEARTBEAT} s ($(date -u +%Y-%m-%d), $(nproc) cores; agent: $heartbeats)"
 echo
-echo "| process | max RSS (MiB) | mean RSS (MiB) | CPU time (ms) | CPU |"
-echo "|---|---|---|---|---|"
-row "keyhole-agent run" "$a_max" "$a_sum" "$((a1 - a0))"
-row "ssh -N -R (peer)" "$s_max" "$s_sum" "$((s1 - s0))"
+echo "| process | max RSS (MiB) | mean RSS (MiB) | PSS (MiB) | private (MiB) | anonymous (MiB) | CPU time (ms) | CPU |"
+echo "|---|---|---|---|---|---|---|---|"
+row "keyhole-agent run" "$a_max" "$a_sum" "$((a1 - a0))" "$a_pss" "$a_uss" "$a_anon"
+row "ssh -N -R (peer)" "$s_max" "$s_sum" "$((s1 - s0))" "$s_pss" "$s_uss" "$s_anon"
