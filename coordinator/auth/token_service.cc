@@ -334,7 +334,23 @@ Status TokenService::Revoke(const std::string& id, std::string_view reason) {
     if (it == by_id_.end() || it->second->revoked.load()) return NotFoundError(id);
     e = it->second;
   }
-  return RevokeEntry(e, reason);
+  if (Status s = RevokeEntry(e, reason); !s.ok()) return s;
+  // A successor registered by a rotation and not yet used would otherwise outlive an explicit
+  // revocation of the token it replaces (the agent could still adopt it): revoke it too.
+  std::vector<EntryPtr> successors;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [sid, candidate] : by_id_) {
+      if (candidate->base.replaces == id && !candidate->revoked.load() && candidate->predecessor_live.load()) {
+        successors.push_back(candidate);
+      }
+    }
+  }
+  for (const EntryPtr& successor : successors) {
+    successor->predecessor_live.store(false);
+    if (Status s = RevokeEntry(successor, reason); !s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 void TokenService::ForgetOwner(const std::string& owner_id) {

@@ -12,12 +12,24 @@ namespace {
 
 Status AgentNotFound(const std::string& id) { return NotFoundError("Resource not found: " + id + " (Agent)"); }
 
+// An agent's self-description ends up in logs, the system log and consoles: no control characters.
+std::optional<std::string> Printable(JsonFields& f, std::string_view key, std::optional<std::string> value) {
+  if (!value) return value;
+  for (unsigned char c : *value) {
+    if (c < 0x20 || c == 0x7f) {
+      f.AddCause(key, "must not contain control characters");
+      return std::nullopt;
+    }
+  }
+  return value;
+}
+
 // host, version and os as an agent reports them (activation and heartbeat).
 AgentInfo ReadInfo(JsonFields& f) {
   AgentInfo info;
-  info.host = f.String("host", {.max_length = 255}).value_or("");
-  info.version = f.String("version", {.max_length = 255}).value_or("");
-  info.os = f.String("os", {.max_length = 255}).value_or("");
+  info.host = Printable(f, "host", f.String("host", {.max_length = 255})).value_or("");
+  info.version = Printable(f, "version", f.String("version", {.max_length = 255})).value_or("");
+  info.os = Printable(f, "os", f.String("os", {.max_length = 255})).value_or("");
   return info;
 }
 
@@ -58,7 +70,7 @@ Response AgentsHandler::Activate(Request& req) {
   if (!body.ok()) return ErrorResponse(body.status());
   JsonFields f(*body);
   auto code = f.String("code", {.required = true, .min_length = 1, .max_length = 256});
-  auto name = f.String("name", {.required = true, .min_length = 1, .max_length = 100});
+  auto name = Printable(f, "name", f.String("name", {.required = true, .min_length = 1, .max_length = 100}));
   AgentInfo info = ReadInfo(f);
   if (!f.ok()) return ErrorResponse(f.ToStatus());
   info.name = std::move(*name);

@@ -28,5 +28,7 @@ Status RecordAgentConnectionRows(SqliteDb& db, const std::vector<std::pair<std::
 // Defined in sqlite_store.cc: shared by token creation, rotation and activation.
 Status InsertTokenRow(SqliteDb& db, TokenRecord& token);
 Status RevokeTokenRow(SqliteDb& db, const std::string& id, WallTime at, std::string_view reason);
+// Revokes every active token of one owner (user or agent).
+Status RevokeOwnerTokenRows(SqliteDb& db, const std::string& owner_id, WallTime at, std::string_view reason);
 
 }  // namespace keyhole::coord

@@ -240,10 +240,7 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     Transaction tx(*db_);
     if (!tx.status().ok()) return tx.status();
-    Statement revoke(db_->handle(),
-                     "UPDATE api_tokens SET revoked_at=?1, revoked_reason=?2 WHERE owner_id=?3 AND revoked_at IS NULL");
-    revoke.Bind(1, ToEpochMillis(at)).Bind(2, kRevokedOwnerDeleted).Bind(3, id);
-    Status s = revoke.Run();
+    Status s = RevokeOwnerTokenRows(*db_, id, at, kRevokedOwnerDeleted);
     if (!s.ok()) return s;
     Statement del(db_->handle(), "DELETE FROM users WHERE id=?1");
     del.Bind(1, id);
@@ -279,10 +276,7 @@ class SqliteStore final : public Store {
 
   Status RevokeOwnerTokens(const std::string& owner_id, WallTime at, std::string_view reason) override {
     std::lock_guard lock(mu_);
-    Statement q(db_->handle(),
-                "UPDATE api_tokens SET revoked_at=?1, revoked_reason=?2 WHERE owner_id=?3 AND revoked_at IS NULL");
-    q.Bind(1, ToEpochMillis(at)).Bind(2, reason).Bind(3, owner_id);
-    return q.Run();
+    return RevokeOwnerTokenRows(*db_, owner_id, at, reason);
   }
 
   StatusOr<std::vector<AgentPoolRecord>> LoadAgentPools() override {
@@ -334,10 +328,7 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     Transaction tx(*db_);
     if (!tx.status().ok()) return tx.status();
-    Statement revoke(db_->handle(),
-                     "UPDATE api_tokens SET revoked_at=?1, revoked_reason=?2 WHERE owner_id=?3 AND revoked_at IS NULL");
-    revoke.Bind(1, ToEpochMillis(at)).Bind(2, kRevokedOwnerDeleted).Bind(3, id);
-    if (Status s = revoke.Run(); !s.ok()) return s;
+    if (Status s = RevokeOwnerTokenRows(*db_, id, at, kRevokedOwnerDeleted); !s.ok()) return s;
     if (Status s = DeleteAgentRow(*db_, id); !s.ok()) return s;
     return tx.Commit();
   }
@@ -451,6 +442,13 @@ Status InsertTokenRow(SqliteDb& db, TokenRecord& t) {
   if (!s.ok()) return s;
   t.seq = sqlite3_last_insert_rowid(db.handle());
   return Status::Ok();
+}
+
+Status RevokeOwnerTokenRows(SqliteDb& db, const std::string& owner_id, WallTime at, std::string_view reason) {
+  Statement q(db.handle(),
+              "UPDATE api_tokens SET revoked_at=?1, revoked_reason=?2 WHERE owner_id=?3 AND revoked_at IS NULL");
+  q.Bind(1, ToEpochMillis(at)).Bind(2, reason).Bind(3, owner_id);
+  return q.Run();
 }
 
 Status RevokeTokenRow(SqliteDb& db, const std::string& id, WallTime at, std::string_view reason) {

@@ -4,40 +4,19 @@
 
 #include <gtest/gtest.h>
 
-#include "coordinator/auth/owners.h"
-#include "coordinator/auth/user_directory.h"
-#include "tests/support/fake_clock.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/coordinator_services.h"
 
 namespace keyhole::coord {
 namespace {
 
-using keyhole::testing::FakeClock;
-using keyhole::testing::TempDir;
 using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-class AgentRegistryTest : public ::testing::Test {
+// Reopen() is a fresh stack over the same database, as after a restart.
+class AgentRegistryTest : public ::testing::Test, protected testing::CoordinatorServices {
  protected:
   void SetUp() override { Reopen(); }
-
-  // A fresh stack over the same database, as after a restart.
-  void Reopen() {
-    tokens.reset();
-    owners.reset();
-    registry.reset();
-    users.reset();
-    store.reset();
-    store = std::move(OpenSqliteStore(dir.File("keyhole.db"))).value();
-    users = std::make_unique<UserDirectory>(*store, clock);
-    ASSERT_TRUE(users->Load().ok());
-    registry = std::make_unique<AgentRegistry>(*store, clock);
-    ASSERT_TRUE(registry->Load().ok());
-    owners = std::make_unique<Owners>(*users, *registry);
-    tokens = std::make_unique<TokenService>(*store, clock, *owners);
-    ASSERT_TRUE(tokens->Load().ok());
-  }
 
   AgentPoolRecord NewPool(const std::string& name = "dc-eu", AgentType type = AgentType::kAD) {
     auto p = registry->CreatePool(name, type, "00uadmin");
@@ -57,20 +36,6 @@ class AgentRegistryTest : public ::testing::Test {
     EXPECT_TRUE(a.ok()) << a.status().message();
     return a.ok() ? *a : Activation{};
   }
-
-  AuthFailure FailureOf(const std::string& secret) {
-    AuthFailure why{};
-    EXPECT_FALSE(tokens->Authenticate(secret, &why).ok());
-    return why;
-  }
-
-  TempDir dir;
-  FakeClock clock;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<UserDirectory> users;
-  std::unique_ptr<AgentRegistry> registry;
-  std::unique_ptr<Owners> owners;
-  std::unique_ptr<TokenService> tokens;
 };
 
 // ---- pools ----

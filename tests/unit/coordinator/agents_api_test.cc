@@ -6,87 +6,33 @@
 #include <map>
 #include <set>
 
-#include "coordinator/agents/agent_registry.h"
-#include "coordinator/auth/owners.h"
-#include "coordinator/handlers/agent_pools_handler.h"
-#include "coordinator/handlers/agents_handler.h"
-#include "coordinator/handlers/api_tokens_handler.h"
-#include "coordinator/handlers/users_handler.h"
-#include "coordinator/http/api_pipeline.h"
-#include "coordinator/ratelimit/rate_limit_table.h"
 #include "shared/clock/iso8601.h"
-#include "tests/support/fake_clock.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/api_harness.h"
+#include "tests/support/coordinator_services.h"
 
 namespace keyhole::coord {
 namespace {
 
-using keyhole::testing::FakeClock;
-using keyhole::testing::TempDir;
-
 constexpr char kBase[] = "https://kh.example.com:8443";
 
-class AgentsApiTest : public ::testing::Test {
+class AgentsApiTest : public ::testing::Test, protected testing::CoordinatorServices, protected testing::ApiHarness {
  protected:
   void SetUp() override {
-    store = std::move(OpenSqliteStore(dir.File("keyhole.db"))).value();
-    users = std::make_unique<UserDirectory>(*store, clock);
-    ASSERT_TRUE(users->Load().ok());
-    registry = std::make_unique<AgentRegistry>(*store, clock);
-    ASSERT_TRUE(registry->Load().ok());
-    owners = std::make_unique<Owners>(*users, *registry);
-    tokens = std::make_unique<TokenService>(*store, clock, *owners);
-    ASSERT_TRUE(tokens->Load().ok());
-    log = std::make_unique<SystemLog>(*store, clock);
-    router = std::make_unique<Router>();
-    users_handler = std::make_unique<UsersHandler>(*users, *tokens);
-    users_handler->Register(*router);
-    tokens_handler = std::make_unique<ApiTokensHandler>(*users, *tokens, log.get(), registry.get());
-    tokens_handler->Register(*router);
-    pools_handler = std::make_unique<AgentPoolsHandler>(*registry, *users, log.get());
-    pools_handler->Register(*router);
-    agents_handler = std::make_unique<AgentsHandler>(*registry, *tokens, *users, log.get(), std::chrono::seconds(600));
-    agents_handler->Register(*router);
-    limits = std::make_unique<RateLimitTable>(RateLimitConfig{});
-    ASSERT_TRUE(limits->Bind(*router).ok());
-    throttle = std::make_unique<IpThrottle>(RateLimitConfig{}.unauthenticated_per_minute);
-    std::string error;
-    PipelineOptions options{"", *ClientAddress::Create({}, &error), limits.get(), throttle.get()};
-    pipeline = std::make_unique<ApiPipeline>(*router, *tokens, clock, std::move(options));
-
-    auto admin = users->Create(Profile("admin@example.com"), true, true);
-    ASSERT_TRUE(admin.ok());
-    admin_token = tokens->Create(OwnerKind::kUser, admin->id, "admin", "c")->secret;
-    auto user = users->Create(Profile("user@example.com"), true, false);
-    ASSERT_TRUE(user.ok());
-    user_id = user->id;
-    user_token = tokens->Create(OwnerKind::kUser, user->id, "user", "c")->secret;
+    Reopen();
+    BuildApi(*this);
+    admin_token = MakeToken(MakeAdmin(), "admin").secret;
+    user_id = MakeUser("user@example.com");
+    user_token = MakeToken(user_id, "user").secret;
   }
 
   void TearDown() override {
     if (log) (void)log->Flush(/*final=*/true);
   }
 
-  static nlohmann::json Profile(const std::string& login) {
-    return {{"login", login}, {"email", login}, {"firstName", "F"}, {"lastName", "L"}};
-  }
-
   Response Call(const std::string& method, const std::string& target, const std::string& token,
                 const std::string& body = "", const std::string& peer = "192.0.2.10") {
-    Request req;
-    req.peer_ip = peer;
-    req.method = method;
-    req.target = target;
-    req.headers.emplace_back("Host", "kh.example.com:8443");
-    if (!token.empty()) req.headers.emplace_back("Authorization", "SSWS " + token);
-    if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-    req.body = body;
-    req.tls = true;
-    return pipeline->Handle(req);
+    return Send(method, target, token, body, {}, peer);
   }
-
-  static nlohmann::json Body(const Response& r) { return nlohmann::json::parse(r.body); }
-  static std::string Code(const Response& r) { return r.body.empty() ? "" : Body(r).value("errorCode", ""); }
 
   static std::string NextTarget(const Response& r) {
     for (const auto& [k, v] : r.headers) {
@@ -134,22 +80,6 @@ class AgentsApiTest : public ::testing::Test {
     EXPECT_EQ(Code(r), "E0000006") << what;
   }
 
-  TempDir dir;
-  FakeClock clock;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<UserDirectory> users;
-  std::unique_ptr<AgentRegistry> registry;
-  std::unique_ptr<Owners> owners;
-  std::unique_ptr<TokenService> tokens;
-  std::unique_ptr<SystemLog> log;
-  std::unique_ptr<Router> router;
-  std::unique_ptr<UsersHandler> users_handler;
-  std::unique_ptr<ApiTokensHandler> tokens_handler;
-  std::unique_ptr<AgentPoolsHandler> pools_handler;
-  std::unique_ptr<AgentsHandler> agents_handler;
-  std::unique_ptr<RateLimitTable> limits;
-  std::unique_ptr<IpThrottle> throttle;
-  std::unique_ptr<ApiPipeline> pipeline;
   std::string admin_token, user_id, user_token;
 };
 
@@ -238,6 +168,14 @@ TEST_F(AgentsApiTest, ActivationValidatesItsBody) {
   r = ActivateWith(code, std::string(101, 'n'));
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(Code(r), "E0000001");
+  // Control characters would reach logs, the system log and terminals.
+  for (const char* field : {"name", "host", "version", "os"}) {
+    nlohmann::json body = {{"code", code}, {"name", "n"}};
+    body[field] = std::string("evil\x1b[2Jname\n");
+    r = Call("POST", "/api/v1/agents/activate", "", body.dump());
+    EXPECT_EQ(r.status, 400) << field;
+    EXPECT_EQ(Code(r), "E0000001") << field;
+  }
   // A refused body did not spend the code.
   EXPECT_EQ(ActivateWith(code, std::string(100, 'n')).status, 200);
 }

@@ -4,84 +4,31 @@
 
 #include <gtest/gtest.h>
 
-#include "coordinator/handlers/api_tokens_handler.h"
-#include "coordinator/handlers/health_handler.h"
-#include "coordinator/handlers/users_handler.h"
-#include "coordinator/ratelimit/rate_limit_table.h"
-#include "tests/support/fake_clock.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/api_harness.h"
+#include "tests/support/coordinator_services.h"
 
 namespace keyhole::coord {
 namespace {
 
-using keyhole::testing::FakeClock;
-using keyhole::testing::TempDir;
-
-class ApiPipelineTest : public ::testing::Test {
+class ApiPipelineTest : public ::testing::Test, protected testing::CoordinatorServices, protected testing::ApiHarness {
  protected:
   void SetUp() override { Build({}); }
 
   // (Re)builds the whole stack with these rate limits.
-  void Build(RateLimitConfig rate_config) {
-    store = std::move(OpenSqliteStore(dir.File("keyhole.db"))).value();
-    users = std::make_unique<UserDirectory>(*store, clock);
-    ASSERT_TRUE(users->Load().ok());
-    tokens = std::make_unique<TokenService>(*store, clock, *users);
-    ASSERT_TRUE(tokens->Load().ok());
-    router = std::make_unique<Router>();
-    RegisterHealth(*router);
-    users_handler = std::make_unique<UsersHandler>(*users, *tokens);
-    users_handler->Register(*router);
-    tokens_handler = std::make_unique<ApiTokensHandler>(*users, *tokens);
-    tokens_handler->Register(*router);
-    limits = std::make_unique<RateLimitTable>(rate_config);
-    ASSERT_TRUE(limits->Bind(*router).ok());
-    throttle = std::make_unique<IpThrottle>(rate_config.unauthenticated_per_minute);
-    std::string error;
-    PipelineOptions options{"", *ClientAddress::Create(rate_config.trusted_proxies, &error), limits.get(), throttle.get()};
-    options.on_violation = [this](const Request&, const RateLimitViolation& v) { violations.push_back(v); };
-    pipeline = std::make_unique<ApiPipeline>(*router, *tokens, clock, std::move(options));
+  void Build(const RateLimitConfig& rate_config) {
+    Reopen();
+    BuildApi(*this, rate_config);
     if (admin_id.empty()) {
-      auto admin = users->Create(Profile("admin@example.com"), true, true);
-      admin_id = admin->id;
-      admin_token = tokens->Create(OwnerKind::kUser, admin_id, "t", "c")->secret;
+      admin_id = MakeAdmin();
+      admin_token = MakeToken(admin_id).secret;
     }
-  }
-
-  static nlohmann::json Profile(const std::string& login) {
-    return {{"login", login}, {"email", login}, {"firstName", "F"}, {"lastName", "L"}};
   }
 
   Response Call(const std::string& method, const std::string& target, const std::string& token,
                 const std::string& body = "", HeaderList headers = {}, const std::string& peer = "192.0.2.10") {
-    Request req;
-    req.peer_ip = peer;
-    req.method = method;
-    req.target = target;
-    req.headers = std::move(headers);
-    req.headers.emplace_back("Host", "kh.example.com:8443");
-    if (!token.empty()) req.headers.emplace_back("Authorization", "SSWS " + token);
-    if (!body.empty() && !FindHeader(req.headers, "Content-Type")) req.headers.emplace_back("Content-Type", "application/json");
-    req.body = body;
-    req.tls = true;
-    return pipeline->Handle(req);
+    return Send(method, target, token, body, std::move(headers), peer);
   }
 
-  static nlohmann::json Body(const Response& r) { return nlohmann::json::parse(r.body); }
-  static std::string Code(const Response& r) { return Body(r).value("errorCode", ""); }
-
-  TempDir dir;
-  FakeClock clock;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<UserDirectory> users;
-  std::unique_ptr<TokenService> tokens;
-  std::unique_ptr<Router> router;
-  std::unique_ptr<RateLimitTable> limits;
-  std::unique_ptr<IpThrottle> throttle;
-  std::vector<RateLimitViolation> violations;
-  std::unique_ptr<ApiPipeline> pipeline;
-  std::unique_ptr<UsersHandler> users_handler;
-  std::unique_ptr<ApiTokensHandler> tokens_handler;
   std::string admin_id, admin_token;
 };
 

@@ -5,40 +5,26 @@
 
 #include <gtest/gtest.h>
 
-#include "coordinator/handlers/api_tokens_handler.h"
-#include "coordinator/handlers/users_handler.h"
 #include "coordinator/http/url.h"
-#include "tests/support/fake_clock.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/api_harness.h"
+#include "tests/support/coordinator_services.h"
 
 namespace keyhole::coord {
 namespace {
 
-using keyhole::testing::FakeClock;
-using keyhole::testing::TempDir;
 using nlohmann::json;
 
 constexpr const char* kBase = "https://kh.example.com";
 
-class LogsHandlerTest : public ::testing::Test {
+class LogsHandlerTest : public ::testing::Test, protected testing::CoordinatorServices, protected testing::ApiHarness {
  protected:
   void SetUp() override {
-    store = std::move(OpenSqliteStore(dir.File("keyhole.db"))).value();
-    log = std::make_unique<SystemLog>(*store, clock);
-    users = std::make_unique<UserDirectory>(*store, clock);
-    tokens = std::make_unique<TokenService>(*store, clock, *users, TokenPolicy(), log.get());
-    users_handler = std::make_unique<UsersHandler>(*users, *tokens, log.get());
-    users_handler->Register(router);
-    tokens_handler = std::make_unique<ApiTokensHandler>(*users, *tokens, log.get());
-    tokens_handler->Register(router);
-    logs_handler = std::make_unique<LogsHandler>(*log, clock);
-    logs_handler->Register(router);
+    Reopen();
+    BuildApi(*this);
     admin = Principal{OwnerKind::kUser, users->Create(Profile("admin@example.com"), true, true)->id, "00Tadmintoken", true};
   }
 
-  static json Profile(const std::string& login) {
-    return {{"login", login}, {"email", login}, {"firstName", "Ada"}, {"lastName", "Lovelace"}};
-  }
+  static json Profile(const std::string& login) { return CoordinatorServices::Profile(login, "Ada", "Lovelace"); }
 
   // What the pipeline would do, minus authentication: `who` is the principal.
   Response Call(const std::string& method, const std::string& target, std::optional<Principal> who,
@@ -55,7 +41,7 @@ class LogsHandlerTest : public ::testing::Test {
     req.base_url = kBase;
     req.request_id = "req" + std::to_string(++request_count);
     req.principal = std::move(who);
-    RouteMatch m = router.Match(method, req.path);
+    RouteMatch m = router->Match(method, req.path);
     EXPECT_NE(m.handler, nullptr) << method << " " << target;
     req.params = std::move(m.params);
     return (*m.handler)(req);
@@ -75,8 +61,6 @@ class LogsHandlerTest : public ::testing::Test {
     clock.Advance(std::chrono::seconds(1));
   }
 
-  static json Body(const Response& r) { return json::parse(r.body); }
-  static std::string Code(const Response& r) { return Body(r).value("errorCode", ""); }
   static std::string Next(const Response& r) {
     for (const auto& [k, v] : r.headers) {
       if (k == "Link" && v.find("rel=\"next\"") != std::string::npos) return v.substr(1, v.find('>') - 1);
@@ -110,16 +94,6 @@ class LogsHandlerTest : public ::testing::Test {
     return all;
   }
 
-  TempDir dir;
-  FakeClock clock;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<SystemLog> log;
-  std::unique_ptr<UserDirectory> users;
-  std::unique_ptr<TokenService> tokens;
-  Router router;
-  std::unique_ptr<UsersHandler> users_handler;
-  std::unique_ptr<ApiTokensHandler> tokens_handler;
-  std::unique_ptr<LogsHandler> logs_handler;
   Principal admin;
   int request_count = 0;
 };

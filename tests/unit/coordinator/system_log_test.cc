@@ -8,30 +8,19 @@
 #include <thread>
 
 #include "coordinator/audit/log_filter.h"
-#include "coordinator/auth/token_service.h"
-#include "coordinator/auth/user_directory.h"
-#include "tests/support/fake_clock.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/coordinator_services.h"
 
 namespace keyhole::coord {
 namespace {
 
-using keyhole::testing::FakeClock;
-using keyhole::testing::TempDir;
 using std::chrono::hours;
 using std::chrono::seconds;
 constexpr auto kDay = hours(24);
 
-class SystemLogTest : public ::testing::Test {
+// Reopen(options) is a fresh stack over the same database, its SystemLog with these options.
+class SystemLogTest : public ::testing::Test, protected testing::CoordinatorServices {
  protected:
-  void SetUp() override { Open(); }
-
-  void Open(SystemLogOptions options = {}) {
-    log.reset();
-    store.reset();
-    store = std::move(OpenSqliteStore(dir.File("keyhole.db"))).value();
-    log = std::make_unique<SystemLog>(*store, clock, options);
-  }
+  void SetUp() override { Reopen(); }
 
   static LogEvent Event(const std::string& type, const std::string& severity = "INFO") {
     LogEvent e;
@@ -50,11 +39,6 @@ class SystemLogTest : public ::testing::Test {
     q.limit = 100000;
     return std::move(store->QueryLogEvents(q)).value();
   }
-
-  TempDir dir;
-  FakeClock clock;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<SystemLog> log;
 };
 
 TEST_F(SystemLogTest, RecordQueuesAndFlushWritesOneBatch) {
@@ -86,7 +70,7 @@ TEST_F(SystemLogTest, RecordQueuesAndFlushWritesOneBatch) {
 }
 
 TEST_F(SystemLogTest, FullQueueDropsTheOldestInfoAndNeverBlocks) {
-  Open({.queue_capacity = 3});
+  Reopen({.queue_capacity = 3});
   log->Record(Event("a", "WARN"));
   log->Record(Event("b"));
   log->Record(Event("c"));
@@ -138,13 +122,13 @@ TEST_F(SystemLogTest, ConcurrentRecordersAndFlushesLoseNothing) {
 TEST_F(SystemLogTest, FlushedEventsSurviveReopening) {
   log->Record(Event("kept"));
   ASSERT_TRUE(log->Flush().ok());
-  Open();
+  Reopen();
   ASSERT_EQ(Stored().size(), 1u);
   EXPECT_EQ(Stored()[0].event_type, "kept");
 }
 
 TEST_F(SystemLogTest, PruneDeletesEventsPastRetention) {
-  Open({.retention = kDay * 90, .prune_batch = 2});
+  Reopen({.retention = kDay * 90, .prune_batch = 2});
   for (int i = 0; i < 5; ++i) log->Record(Event("old"));
   clock.Advance(kDay * 60);
   log->Record(Event("recent"));
@@ -163,7 +147,7 @@ TEST_F(SystemLogTest, PruneDeletesEventsPastRetention) {
 }
 
 TEST_F(SystemLogTest, MaintenanceFlushesEveryTimeAndPrunesHourly) {
-  Open({.retention = kDay * 1});
+  Reopen({.retention = kDay * 1});
   log->Record(Event("a"));
   log->RunMaintenance();  // flushes, prunes nothing (too young)
   EXPECT_EQ(Stored().size(), 1u);
@@ -219,22 +203,17 @@ TEST_F(SystemLogTest, OwnerInactiveRefusalsAreAggregatedPerTokenAndWindow) {
 }
 
 TEST_F(SystemLogTest, TokenServiceRecordsInactivityRevocationsAndRefusals) {
-  UserDirectory users(*store, clock);
-  TokenService tokens(*store, clock, users, TokenPolicy(), log.get());
-  auto profile = [](const std::string& login) {
-    return nlohmann::json{{"login", login}, {"email", login}, {"firstName", "F"}, {"lastName", "L"}};
-  };
-  std::string owner = users.Create(profile("a@example.com"), true, false)->id;
-  CreatedToken idle1 = std::move(tokens.Create(OwnerKind::kUser, owner, "idle1", "c")).value();
-  CreatedToken idle2 = std::move(tokens.Create(OwnerKind::kUser, owner, "idle2", "c")).value();
+  std::string owner = MakeUser("a@example.com");
+  CreatedToken idle1 = MakeToken(owner, "idle1");
+  CreatedToken idle2 = MakeToken(owner, "idle2");
   clock.Advance(kDay * 31);
   ClientInfo client{"198.51.100.4", "okta-sdk-nodejs/8.1.0"};
-  EXPECT_FALSE(tokens.Authenticate(idle1.secret, nullptr, &client).ok());
-  EXPECT_FALSE(tokens.Authenticate(idle1.secret, nullptr, &client).ok());  // already revoked: no new event
-  EXPECT_EQ(tokens.RevokeIdle(), 1u);                                      // idle2
-  CreatedToken live = std::move(tokens.Create(OwnerKind::kUser, owner, "live", "c")).value();
-  ASSERT_TRUE(users.Apply(owner, LifecycleOp::kSuspend).ok());
-  for (int i = 0; i < 10; ++i) EXPECT_FALSE(tokens.Authenticate(live.secret, nullptr, &client).ok());
+  EXPECT_FALSE(tokens->Authenticate(idle1.secret, nullptr, &client).ok());
+  EXPECT_FALSE(tokens->Authenticate(idle1.secret, nullptr, &client).ok());  // already revoked: no new event
+  EXPECT_EQ(tokens->RevokeIdle(), 1u);                                       // idle2
+  CreatedToken live = MakeToken(owner, "live");
+  ASSERT_TRUE(users->Apply(owner, LifecycleOp::kSuspend).ok());
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(tokens->Authenticate(live.secret, nullptr, &client).ok());
   ASSERT_TRUE(log->Flush().ok());
 
   std::vector<LogEvent> events = Stored();

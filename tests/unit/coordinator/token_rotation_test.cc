@@ -5,24 +5,17 @@
 
 #include <thread>
 
-#include "coordinator/agents/agent_registry.h"
-#include "coordinator/auth/owners.h"
-#include "coordinator/auth/token_service.h"
-#include "coordinator/auth/user_directory.h"
-#include "tests/support/fake_clock.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/coordinator_services.h"
 
 namespace keyhole::coord {
 namespace {
 
-using keyhole::testing::FakeClock;
-using keyhole::testing::TempDir;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr milliseconds kGrace = seconds(600);
 
-class TokenRotationTest : public ::testing::Test {
+class TokenRotationTest : public ::testing::Test, protected testing::CoordinatorServices {
  protected:
   void SetUp() override {
     Reopen();
@@ -37,35 +30,11 @@ class TokenRotationTest : public ::testing::Test {
     old_id = a->token.record.id;
   }
 
-  void Reopen() {
-    tokens.reset();
-    owners.reset();
-    registry.reset();
-    log.reset();
-    users.reset();
-    store.reset();
-    store = std::move(OpenSqliteStore(dir.File("keyhole.db"))).value();
-    users = std::make_unique<UserDirectory>(*store, clock);
-    ASSERT_TRUE(users->Load().ok());
-    registry = std::make_unique<AgentRegistry>(*store, clock);
-    ASSERT_TRUE(registry->Load().ok());
-    owners = std::make_unique<Owners>(*users, *registry);
-    log = std::make_unique<SystemLog>(*store, clock);
-    tokens = std::make_unique<TokenService>(*store, clock, *owners, TokenPolicy(), log.get());
-    ASSERT_TRUE(tokens->Load().ok());
-  }
-
   // Rotates from `current` (authenticated as the pipeline does, the use counted) to `next`.
   StatusOr<TokenRecord> RotateFrom(const std::string& current, const std::string& next, milliseconds grace = kGrace) {
     auto p = tokens->Authenticate(current);
     if (!p.ok()) return p.status();
     return tokens->Rotate(*p, next, grace);
-  }
-
-  AuthFailure FailureOf(const std::string& secret) {
-    AuthFailure why{};
-    EXPECT_FALSE(tokens->Authenticate(secret, &why).ok());
-    return why;
   }
 
   // How many retirements of rotated tokens the System Log holds.
@@ -90,14 +59,6 @@ class TokenRotationTest : public ::testing::Test {
     return tokens->List({.owner_id = agent_id, .include_revoked = include_revoked, .limit = 1000}).tokens.size();
   }
 
-  TempDir dir;
-  FakeClock clock;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<UserDirectory> users;
-  std::unique_ptr<AgentRegistry> registry;
-  std::unique_ptr<Owners> owners;
-  std::unique_ptr<SystemLog> log;
-  std::unique_ptr<TokenService> tokens;
   std::string agent_id, old_secret, old_id;
 };
 
@@ -130,6 +91,29 @@ TEST_F(TokenRotationTest, SuccessorsFirstUseRetiresTheOldToken) {
   EXPECT_TRUE(tokens->Authenticate(next).ok());
   Reopen();  // the retirement is durable
   EXPECT_EQ(FailureOf(old_secret), AuthFailure::kRevoked);
+  EXPECT_TRUE(tokens->Authenticate(next).ok());
+}
+
+// Regression (security review): an admin's revocation of a token in mid-rotation must not leave
+// its unused successor alive for the agent to adopt.
+TEST_F(TokenRotationTest, RevokingTheOldTokenRevokesItsUnusedSuccessor) {
+  const std::string next = TokenCodec::Generate(TokenKind::kAgent);
+  auto successor = RotateFrom(old_secret, next);
+  ASSERT_TRUE(successor.ok());
+  ASSERT_TRUE(tokens->Revoke(old_id).ok());
+  EXPECT_EQ(FailureOf(old_secret), AuthFailure::kRevoked);
+  EXPECT_EQ(FailureOf(next), AuthFailure::kRevoked);
+  EXPECT_EQ(Record(successor->id).revoked_reason, kRevokedExplicitly);
+  Reopen();
+  EXPECT_EQ(FailureOf(next), AuthFailure::kRevoked);
+}
+
+TEST_F(TokenRotationTest, RevokingTheOldTokenAfterItsSuccessorWasUsedLeavesTheSuccessor) {
+  const std::string next = TokenCodec::Generate(TokenKind::kAgent);
+  auto successor = RotateFrom(old_secret, next);
+  ASSERT_TRUE(successor.ok());
+  ASSERT_TRUE(tokens->Authenticate(next).ok());  // first use: the old token retires
+  EXPECT_EQ(tokens->Revoke(old_id).code(), StatusCode::kNotFound);
   EXPECT_TRUE(tokens->Authenticate(next).ok());
 }
 

@@ -2,61 +2,23 @@
 
 #include <gtest/gtest.h>
 
-#include "coordinator/auth/user_directory.h"
-#include "tests/support/fake_clock.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/coordinator_services.h"
 
 namespace keyhole::coord {
 namespace {
 
-using keyhole::testing::FakeClock;
-using keyhole::testing::TempDir;
 using std::chrono::hours;
 constexpr auto kDay = hours(24);
 
-class TokenServiceTest : public ::testing::Test {
+// Reopen() is a fresh stack over the same database, as after a restart.
+class TokenServiceTest : public ::testing::Test, protected testing::CoordinatorServices {
  protected:
   void SetUp() override { Reopen(); }
-
-  void Reopen() {
-    tokens.reset();
-    users.reset();
-    store.reset();
-    store = std::move(OpenSqliteStore(dir.File("keyhole.db"))).value();
-    users = std::make_unique<UserDirectory>(*store, clock);
-    ASSERT_TRUE(users->Load().ok());
-    tokens = std::make_unique<TokenService>(*store, clock, *users);
-    ASSERT_TRUE(tokens->Load().ok());
-  }
-
-  std::string NewUser(const std::string& login, bool admin = false) {
-    auto u = users->Create({{"login", login}, {"email", login}, {"firstName", "F"}, {"lastName", "L"}}, true, admin);
-    EXPECT_TRUE(u.ok());
-    return u->id;
-  }
-
-  CreatedToken NewToken(const std::string& owner) {
-    auto t = tokens->Create(OwnerKind::kUser, owner, "t", "test");
-    EXPECT_TRUE(t.ok());
-    return std::move(t).value();
-  }
-
-  AuthFailure FailureOf(const std::string& secret) {
-    AuthFailure why{};
-    EXPECT_FALSE(tokens->Authenticate(secret, &why).ok());
-    return why;
-  }
-
-  TempDir dir;
-  FakeClock clock;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<UserDirectory> users;
-  std::unique_ptr<TokenService> tokens;
 };
 
 TEST_F(TokenServiceTest, AuthenticatesAndNamesTheOwner) {
-  std::string admin = NewUser("admin@example.com", true);
-  CreatedToken t = NewToken(admin);
+  std::string admin = MakeUser("admin@example.com", true);
+  CreatedToken t = MakeToken(admin);
   auto p = tokens->Authenticate(t.secret);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->owner_id, admin);
@@ -65,13 +27,13 @@ TEST_F(TokenServiceTest, AuthenticatesAndNamesTheOwner) {
 }
 
 TEST_F(TokenServiceTest, RejectsMalformedAndUnknownSecrets) {
-  NewToken(NewUser("a@example.com"));
+  MakeToken(MakeUser("a@example.com"));
   EXPECT_EQ(FailureOf("not-a-token"), AuthFailure::kMalformed);
   EXPECT_EQ(FailureOf(TokenCodec::Generate(TokenKind::kUser)), AuthFailure::kUnknown);
 }
 
 TEST_F(TokenServiceTest, EveryUseSlidesTheWindow) {
-  CreatedToken t = NewToken(NewUser("a@example.com"));
+  CreatedToken t = MakeToken(MakeUser("a@example.com"));
   for (int i = 0; i < 4; ++i) {
     clock.Advance(kDay * 20);
     ASSERT_TRUE(tokens->Authenticate(t.secret).ok()) << "use " << i;
@@ -82,8 +44,8 @@ TEST_F(TokenServiceTest, EveryUseSlidesTheWindow) {
 }
 
 TEST_F(TokenServiceTest, ThirtyOneIdleDaysRevokesForGood) {
-  std::string owner = NewUser("a@example.com");
-  CreatedToken t = NewToken(owner);
+  std::string owner = MakeUser("a@example.com");
+  CreatedToken t = MakeToken(owner);
   clock.Advance(kDay * 31);
   EXPECT_EQ(FailureOf(t.secret), AuthFailure::kExpired);
   // Revoked, durably, with the reason on its record; never accepted again.
@@ -96,9 +58,9 @@ TEST_F(TokenServiceTest, ThirtyOneIdleDaysRevokesForGood) {
 }
 
 TEST_F(TokenServiceTest, OwnerDeactivatedThenReactivated) {
-  std::string admin = NewUser("admin@example.com", true);
-  std::string owner = NewUser("a@example.com");
-  CreatedToken t = NewToken(owner);
+  std::string admin = MakeUser("admin@example.com", true);
+  std::string owner = MakeUser("a@example.com");
+  CreatedToken t = MakeToken(owner);
   ASSERT_TRUE(tokens->Authenticate(t.secret).ok());
   ASSERT_TRUE(users->Apply(owner, LifecycleOp::kDeactivate).ok());
   EXPECT_EQ(FailureOf(t.secret), AuthFailure::kOwnerInactive);
@@ -109,8 +71,8 @@ TEST_F(TokenServiceTest, OwnerDeactivatedThenReactivated) {
 }
 
 TEST_F(TokenServiceTest, SuspendedOwnerIsRefusedToo) {
-  std::string owner = NewUser("a@example.com");
-  CreatedToken t = NewToken(owner);
+  std::string owner = MakeUser("a@example.com");
+  CreatedToken t = MakeToken(owner);
   ASSERT_TRUE(users->Apply(owner, LifecycleOp::kSuspend).ok());
   EXPECT_EQ(FailureOf(t.secret), AuthFailure::kOwnerInactive);
   ASSERT_TRUE(users->Apply(owner, LifecycleOp::kUnsuspend).ok());
@@ -118,8 +80,8 @@ TEST_F(TokenServiceTest, SuspendedOwnerIsRefusedToo) {
 }
 
 TEST_F(TokenServiceTest, ExplicitRevocationIsFinal) {
-  std::string owner = NewUser("a@example.com");
-  CreatedToken t = NewToken(owner);
+  std::string owner = MakeUser("a@example.com");
+  CreatedToken t = MakeToken(owner);
   ASSERT_TRUE(tokens->Revoke(t.record.id).ok());
   EXPECT_EQ(FailureOf(t.secret), AuthFailure::kRevoked);
   EXPECT_EQ(tokens->Get(t.record.id).status().code(), StatusCode::kNotFound);
@@ -129,8 +91,8 @@ TEST_F(TokenServiceTest, ExplicitRevocationIsFinal) {
 }
 
 TEST_F(TokenServiceTest, FlushWritesLastUseInOneBatch) {
-  std::string owner = NewUser("a@example.com");
-  CreatedToken a = NewToken(owner), b = NewToken(owner);
+  std::string owner = MakeUser("a@example.com");
+  CreatedToken a = MakeToken(owner), b = MakeToken(owner);
   clock.Advance(kDay);
   for (int i = 0; i < 100; ++i) {
     ASSERT_TRUE(tokens->Authenticate(a.secret).ok());
@@ -148,8 +110,8 @@ TEST_F(TokenServiceTest, FlushWritesLastUseInOneBatch) {
 TEST_F(TokenServiceTest, UnflushedUseIsLostOnCrashButNeverAcceptedWrongly) {
   // Use not yet flushed only makes the stored expiry earlier than the real one: a crash can cost
   // at most a second of sliding, never let a token live longer than the policy allows.
-  std::string owner = NewUser("a@example.com");
-  CreatedToken a = NewToken(owner);
+  std::string owner = MakeUser("a@example.com");
+  CreatedToken a = MakeToken(owner);
   clock.Advance(kDay * 5);
   ASSERT_TRUE(tokens->Authenticate(a.secret).ok());
   Reopen();  // no flush
@@ -157,10 +119,10 @@ TEST_F(TokenServiceTest, UnflushedUseIsLostOnCrashButNeverAcceptedWrongly) {
 }
 
 TEST_F(TokenServiceTest, SweepRevokesIdleTokensNobodyPresents) {
-  std::string owner = NewUser("a@example.com");
-  CreatedToken idle = NewToken(owner);
+  std::string owner = MakeUser("a@example.com");
+  CreatedToken idle = MakeToken(owner);
   clock.Advance(kDay * 20);
-  CreatedToken fresh = NewToken(owner);
+  CreatedToken fresh = MakeToken(owner);
   clock.Advance(kDay * 11);
   EXPECT_EQ(tokens->RevokeIdle(), 1u);
   EXPECT_EQ(tokens->Get(idle.record.id).status().code(), StatusCode::kNotFound);
@@ -168,8 +130,8 @@ TEST_F(TokenServiceTest, SweepRevokesIdleTokensNobodyPresents) {
 }
 
 TEST_F(TokenServiceTest, DeletedOwnerTokensStopWorking) {
-  std::string owner = NewUser("a@example.com");
-  CreatedToken t = NewToken(owner);
+  std::string owner = MakeUser("a@example.com");
+  CreatedToken t = MakeToken(owner);
   ASSERT_TRUE(users->Apply(owner, LifecycleOp::kDeactivate).ok());
   auto deleted = users->Delete(owner);
   ASSERT_TRUE(deleted.ok());
@@ -181,9 +143,9 @@ TEST_F(TokenServiceTest, DeletedOwnerTokensStopWorking) {
 }
 
 TEST_F(TokenServiceTest, ListsPagesInCreationOrderAndFilters) {
-  std::string a = NewUser("a@example.com"), b = NewUser("b@example.com");
+  std::string a = MakeUser("a@example.com"), b = MakeUser("b@example.com");
   std::vector<std::string> ids;
-  for (int i = 0; i < 5; ++i) ids.push_back(NewToken(i % 2 ? b : a).record.id);
+  for (int i = 0; i < 5; ++i) ids.push_back(MakeToken(i % 2 ? b : a).record.id);
   TokenPage p1 = tokens->List({.limit = 2});
   ASSERT_EQ(p1.tokens.size(), 2u);
   ASSERT_TRUE(p1.next_after.has_value());
