@@ -3,7 +3,7 @@
 #
 #   install-agent.sh --coordinator URL --code CODE|- [--pin sha256:HEX | --ca-file FILE]
 #                    [--name NAME] [--binary PATH] [--prefix DIR] [--root DIR]
-#   install-agent.sh --uninstall [--force] [--root DIR]
+#   install-agent.sh --uninstall [--force] [--prefix DIR] [--root DIR]
 #
 # Installs the binary (PREFIX/bin, default /usr/local/bin), the systemd unit
 # (/etc/systemd/system/keyhole-agent.service), a default /etc/keyhole-agent/agent.toml (never
@@ -15,8 +15,11 @@
 # KEYHOLE_ACTIVATION_CODE. It reaches keyhole-agent on its standard input, never its command line.
 #
 # --uninstall stops and disables the unit, deactivates the agent at its coordinator
-# (`keyhole-agent deactivate`; if that fails it stops, unless --force), and removes the unit,
-# the binary, /etc/keyhole-agent, /var/lib/keyhole-agent and the user.
+# (`keyhole-agent deactivate`), and removes the unit, the binary (only keyhole-agent in
+# /usr/local/bin, /usr/bin or --prefix DIR/bin), /etc/keyhole-agent, /var/lib/keyhole-agent and
+# the user. If deactivate removed the state but could not reach the coordinator, it carries on
+# and warns that the agent (its id) may still be ACTIVE there; if deactivate could not run at
+# all (the state is intact), it removes nothing, unless --force.
 #
 # --root DIR stages everything under DIR instead of / (for tests and image builds): no user is
 # created, nothing is chowned, systemctl is not called, and keyhole-agent runs as the caller.
@@ -27,7 +30,7 @@ NAME=keyhole-agent
 USER_NAME=keyhole-agent
 
 coordinator="" code="" pin="" ca_file="" agent_name="" binary="" prefix=/usr/local root=""
-uninstall=0 force=0
+uninstall=0 force=0 prefix_given=0
 
 say() { printf 'install-agent: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -44,7 +47,7 @@ while [ $# -gt 0 ]; do
     --ca-file) ca_file="${2:?--ca-file needs a file}"; shift 2 ;;
     --name) agent_name="${2:?--name needs a name}"; shift 2 ;;
     --binary) binary="${2:?--binary needs a path}"; shift 2 ;;
-    --prefix) prefix="${2:?--prefix needs a directory}"; shift 2 ;;
+    --prefix) prefix="${2:?--prefix needs a directory}"; prefix_given=1; shift 2 ;;
     --root) root="${2:?--root needs a directory}"; shift 2 ;;
     --uninstall) uninstall=1; shift ;;
     --force) force=1; shift ;;
@@ -85,6 +88,26 @@ package_installed() {
 }
 
 # --- uninstall ----------------------------------------------------------------------------------
+# The binary the unit names is deleted only where this script installs it (a tampered or edited
+# unit must not make root delete some other file).
+removable_binary() {
+  local bin="$1" dir
+  [ "$(basename -- "$bin")" = "$NAME" ] || return 1
+  dir="$(dirname -- "$bin")"
+  [ "$dir" = /usr/local/bin ] || [ "$dir" = /usr/bin ] || { [ "$prefix_given" = 1 ] && [ "$dir" = "$prefix/bin" ]; }
+}
+
+# The agent's id from its state, for the operator (jq where it is installed).
+state_agent_id() {
+  local id=""
+  if command -v jq >/dev/null 2>&1; then
+    id="$(jq -r '.agent_id // empty' "$R_STATE/state.json" 2>/dev/null)" || id=""
+  else
+    id="$(sed -n 's/.*"agent_id"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$R_STATE/state.json" 2>/dev/null | head -n1)"
+  fi
+  printf '%s' "${id:-unknown}"
+}
+
 if [ "$uninstall" = 1 ]; then
   [ "$(id -u)" -eq 0 ] || staged || die "--uninstall needs root"
   package_installed && die "$NAME is installed by its Debian package: run 'keyhole-agent deactivate' as $USER_NAME, then 'apt purge $NAME'"
@@ -92,22 +115,39 @@ if [ "$uninstall" = 1 ]; then
   if [ -f "$R_UNIT" ]; then
     bin="$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$R_UNIT" | head -n1)"
   fi
+  # Stop the daemon first: it holds its state directory, and deactivate refuses while it runs.
   if systemd_running; then
-    systemctl disable --now "$NAME.service" >/dev/null 2>&1 || true
+    systemctl stop "$NAME.service" >/dev/null 2>&1 || true
+    systemctl disable "$NAME.service" >/dev/null 2>&1 || true
   fi
   if [ -f "$R_STATE/state.json" ]; then
-    if [ -n "$bin" ] && [ -x "$root$bin" ] && agent_cmd "$root$bin" deactivate; then
-      say "deactivated the agent at its coordinator"
-    elif [ "$force" = 1 ]; then
-      say "WARNING: could not deactivate the agent; deactivate it at the coordinator (POST /api/v1/agents/{id}/lifecycle/deactivate)"
+    agent_id="$(state_agent_id)"
+    admin_hint="an admin should deactivate it there (POST /api/v1/agents/$agent_id/lifecycle/deactivate)"
+    status=0
+    if [ -n "$bin" ] && [ "$(basename -- "$bin")" = "$NAME" ] && [ -x "$root$bin" ]; then
+      agent_cmd "$root$bin" deactivate || status=$?
     else
-      die "could not deactivate the agent at its coordinator; nothing removed (--force removes it anyway)"
+      say "no $NAME binary to run (the unit names ${bin:-none})"
+      status=127
+    fi
+    if [ "$status" -eq 0 ]; then
+      say "deactivated agent $agent_id at its coordinator"
+    elif [ ! -e "$R_STATE/state.json" ]; then
+      # deactivate removes the state even when the coordinator cannot be reached: there is
+      # nothing left to retry with, so carry on.
+      say "WARNING: removed agent $agent_id's state, but could not deactivate it at its coordinator: it may still be ACTIVE there; $admin_hint"
+    elif [ "$force" = 1 ]; then
+      say "WARNING: could not deactivate agent $agent_id (keyhole-agent exited $status); removing it anyway (--force): it may still be ACTIVE at its coordinator; $admin_hint"
+    else
+      die "could not deactivate agent $agent_id (keyhole-agent exited $status) and its state is intact; nothing removed (--force removes it anyway; then $admin_hint)"
     fi
   fi
   rm -f "$R_UNIT"
-  systemd_running && systemctl daemon-reload
-  if [ -n "$bin" ] && [ -e "$root$bin" ]; then
-    if ! staged && dpkg-query -S "$bin" >/dev/null 2>&1; then
+  if systemd_running; then systemctl daemon-reload; fi
+  if [ -n "$bin" ] && { [ -e "$root$bin" ] || [ -L "$root$bin" ]; }; then
+    if ! removable_binary "$bin"; then
+      say "leaving $bin: not $NAME in /usr/local/bin or /usr/bin (--prefix DIR allows DIR/bin); remove it yourself if it is this agent's"
+    elif ! staged && dpkg-query -S "$bin" >/dev/null 2>&1; then
       say "leaving $bin: it belongs to a Debian package"
     else
       rm -f "$root$bin"
@@ -133,7 +173,19 @@ fi
 # --- install ------------------------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || staged || die "needs root (or --root DIR to stage)"
 if [ -n "$pin" ] && [ -n "$ca_file" ]; then die "--pin and --ca-file exclude each other"; fi
-if [ -n "$ca_file" ] && [ ! -r "$ca_file" ]; then die "cannot read --ca-file $ca_file"; fi
+# The CA certificate is read once, here, and only from a regular file that is no symlink; it must
+# hold certificates and no private key (what root can read is not necessarily public).
+ca_pem=""
+if [ -n "$ca_file" ]; then
+  [ ! -L "$ca_file" ] || die "--ca-file $ca_file is a symbolic link: name the file itself"
+  [ -f "$ca_file" ] || die "--ca-file $ca_file is not a regular file"
+  ca_pem="$(cat -- "$ca_file")" || die "cannot read --ca-file $ca_file"
+  case "$ca_pem" in
+    *"PRIVATE KEY"*) die "--ca-file $ca_file holds a private key: pass the CA certificate only" ;;
+    *"-----BEGIN CERTIFICATE-----"*) ;;
+    *) die "--ca-file $ca_file holds no PEM certificate" ;;
+  esac
+fi
 
 # The binary: --binary, else one next to this script, else the build tree's.
 if [ -z "$binary" ]; then
@@ -213,12 +265,17 @@ else
   [ -n "$agent_name" ] && args+=(--name "$agent_name")
   [ -n "$pin" ] && args+=(--pin "$pin")
   ca_tmp=""
-  if [ -n "$ca_file" ]; then
-    # The service user may not be able to read the caller's file: hand it a copy (a CA
-    # certificate is public).
+  if [ -n "$ca_pem" ]; then
+    # The service user may not be able to read the caller's file: hand it a copy that only root
+    # and the service user can read (0750 / 0640 root:keyhole-agent), written from what was read
+    # and checked above, and never readable by anyone else meanwhile (umask 077 until chgrp).
     ca_tmp="$(mktemp -d)"
-    chmod 0755 "$ca_tmp"
-    install -m 0644 "$ca_file" "$ca_tmp/ca.pem"
+    (umask 077 && printf '%s\n' "$ca_pem" >"$ca_tmp/ca.pem")
+    if ! staged; then
+      chgrp "$USER_NAME" "$ca_tmp" "$ca_tmp/ca.pem"
+      chmod 0750 "$ca_tmp"
+      chmod 0640 "$ca_tmp/ca.pem"
+    fi
     args+=(--ca-file "$ca_tmp/ca.pem")
   fi
   status=0

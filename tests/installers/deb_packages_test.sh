@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Debian packages: cpack builds keyhole-agent and keyhole-coordinator .debs into a temporary
 # directory; lintian finds no error in either; each holds what it should (binaries stripped,
-# units, conffiles, docs, maintainer scripts) and its Depends was computed.
+# units, conffiles, docs, maintainer scripts) and its Depends was computed; the coordinator's
+# postinst initializes the database before the first start without printing the token
+# (coordinator_postinst_test.sh runs it against the unpacked package).
 #   deb_packages_test.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -57,6 +59,27 @@ for pkg in keyhole-agent keyhole-coordinator; do
   grep -qx "/etc/$pkg/$conf" "$work/c.$pkg/conffiles" || bad "$pkg: /etc/$pkg/$conf is not a conffile"
   grep -q "adduser --system" "$work/c.$pkg/postinst" || bad "$pkg: postinst does not create the system user"
   grep -q 'rm -rf "/var/lib/$PKG"' "$work/c.$pkg/postrm" || bad "$pkg: postrm does not purge the state"
+  # The coordinator's postinst initializes the data directory (init's output, the first admin's
+  # token, straight into a root-only file) before it starts the unit, and never prints the token.
+  if [ "$pkg" = keyhole-coordinator ]; then
+    post="$work/c.$pkg/postinst"
+    init_line="$(grep -n 'keyhole-coordinator" init' "$post" | head -n1 | cut -d: -f1)"
+    start_line="$(grep -n 'deb-systemd-invoke "$action"' "$post" | head -n1 | cut -d: -f1)"
+    if [ -z "$init_line" ] || [ -z "$start_line" ] || [ "$init_line" -ge "$start_line" ]; then
+      bad "$pkg: postinst does not run 'keyhole-coordinator init' before it starts the unit"
+    fi
+    grep -q -- '--data-dir "$STATE" >"$token_tmp"' "$post" || bad "$pkg: init's output does not go to the token file"
+    grep -q 'runuser -u "$PKG"' "$post" || bad "$pkg: init does not run as the service user"
+    if grep -nE '(cat|echo|printf|tee)[^|>]*"?\$token_(tmp|file)' "$post"; then
+      bad "$pkg: postinst prints the token file"
+    fi
+    grep -q 'rm -f "/etc/$PKG/initial-admin-token"' "$work/c.$pkg/postrm" || bad "$pkg: postrm purge keeps the token file"
+    if ! bash "$(dirname "$0")/coordinator_postinst_test.sh" "$post" "$work/x.$pkg" 2>&1 | sed 's/^/   /'; then
+      bad "$pkg: the postinst test (coordinator_postinst_test.sh) failed"
+    fi
+  elif grep -q ' init ' "$work/c.$pkg/postinst"; then
+    bad "$pkg: postinst has the coordinator's init step"
+  fi
   depends="$(dpkg-deb -f "$deb" Depends)"
   echo "   Depends: $depends"
   case "$depends" in *libc6*) ;; *) bad "$pkg: Depends lacks libc6 (dpkg-shlibdeps did not run?)" ;; esac

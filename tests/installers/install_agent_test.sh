@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # install-agent.sh end to end, staged (--root), against a real coordinator over TLS:
 # install + activate (the state is 0600), a second run changes nothing and does not activate
-# again, a wrong code fails and leaves nothing activated, KEYHOLE_ACTIVATION_CODE works, and
-# --uninstall removes everything and leaves the agent INACTIVE at the coordinator.
+# again, a wrong code fails and leaves nothing activated, KEYHOLE_ACTIVATION_CODE works,
+# --ca-file refuses symlinks, non-regular files and private keys, and --uninstall removes
+# everything and leaves the agent INACTIVE at the coordinator; with the coordinator unreachable
+# it carries on and names the agent that may still be ACTIVE, while deactivate cannot run it
+# removes nothing unless --force, and it deletes only an agent binary where it installs one.
 # Environment: KEYHOLE_COORDINATOR_BIN, KEYHOLE_AGENT_BIN (the built binaries).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -101,6 +104,88 @@ KEYHOLE_ACTIVATION_CODE="$(new_code)" bash "$INSTALL" --root "$root_env" --coord
 env_agent="$(jq -r .agent_id "$root_env/var/lib/keyhole-agent/state.json")"
 [ "$(agent_status "$env_agent")" = ACTIVE ] || fail "agent $env_agent (code from the environment) is not ACTIVE"
 echo "ok: code from KEYHOLE_ACTIVATION_CODE, trust by --pin"
+
+# --- --ca-file: a symlink, a non-regular file or a private key is refused before anything ------
+root_ca="$work/root-ca"
+ln -s "$ca" "$work/ca-link.pem"
+openssl genpkey -algorithm ed25519 -out "$work/key.pem" 2>/dev/null
+cat "$ca" "$work/key.pem" >"$work/ca-and-key.pem"
+for bad_ca in "$work/ca-link.pem" "$work" "$work/ca-and-key.pem" "$work/key.pem"; do
+  if bash "$INSTALL" --root "$root_ca" --coordinator "$url" --code "$(new_code)" --ca-file "$bad_ca" \
+      --binary "$KEYHOLE_AGENT_BIN" 2>"$work/install-ca.err"; then
+    fail "install-agent.sh accepted --ca-file $bad_ca"
+  fi
+  grep -q -- "--ca-file" "$work/install-ca.err" || { cat "$work/install-ca.err" >&2; fail "--ca-file $bad_ca failed, but not for the CA file"; }
+  left="$(find "$root_ca" -mindepth 1)"
+  [ -z "$left" ] || fail "a refused --ca-file $bad_ca left: $left"
+done
+echo "ok: --ca-file refuses a symlink, a directory and private keys, before installing anything"
+
+# --- uninstall when the coordinator cannot be reached: deactivate removed the state, so the -----
+# uninstall carries on and names the agent that may still be ACTIVE there.
+root_gone="$work/root-gone"
+bash "$INSTALL" --root "$root_gone" --coordinator "$url" --code "$(new_code)" --pin "$pin" \
+  --binary "$KEYHOLE_AGENT_BIN" 2>"$work/install-gone.err" \
+  || { cat "$work/install-gone.err" >&2; fail "install-agent.sh (root-gone)"; }
+gone_state="$root_gone/var/lib/keyhole-agent/state.json"
+gone_agent="$(jq -r .agent_id "$gone_state")"
+# The coordinator moved away: nothing listens on port 1.
+jq '.coordinator = "https://127.0.0.1:1"' "$gone_state" >"$gone_state.new" && chmod 0600 "$gone_state.new" && mv "$gone_state.new" "$gone_state"
+bash "$INSTALL" --uninstall --root "$root_gone" 2>"$work/uninstall-gone.err" \
+  || { cat "$work/uninstall-gone.err" >&2; fail "--uninstall with an unreachable coordinator failed"; }
+cat "$work/uninstall-gone.err"
+grep "WARNING" "$work/uninstall-gone.err" | grep -F "$gone_agent" | grep -q "ACTIVE" \
+  || fail "no warning that agent $gone_agent may still be ACTIVE"
+grep -q "nothing removed" "$work/uninstall-gone.err" && fail "--uninstall says nothing was removed"
+left="$(find "$root_gone" -mindepth 1 -not -type d)"
+[ -z "$left" ] || fail "--uninstall (coordinator unreachable) left: $left"
+[ "$(agent_status "$gone_agent")" = ACTIVE ] || fail "agent $gone_agent: the warning is wrong, it is not ACTIVE"
+api POST "/api/v1/agents/$gone_agent/lifecycle/deactivate" >/dev/null || fail "deactivating $gone_agent by the API"
+echo "ok: --uninstall carries on when the coordinator is unreachable and names agent $gone_agent"
+
+# --- uninstall when deactivate cannot run (no binary; the state is intact): nothing removed ------
+# unless --force, which warns with the agent's id.
+root_nobin="$work/root-nobin"
+bash "$INSTALL" --root "$root_nobin" --coordinator "$url" --code "$(new_code)" --pin "$pin" \
+  --binary "$KEYHOLE_AGENT_BIN" 2>"$work/install-nobin.err" \
+  || { cat "$work/install-nobin.err" >&2; fail "install-agent.sh (root-nobin)"; }
+nobin_agent="$(jq -r .agent_id "$root_nobin/var/lib/keyhole-agent/state.json")"
+rm "$root_nobin/usr/local/bin/keyhole-agent"
+if bash "$INSTALL" --uninstall --root "$root_nobin" 2>"$work/uninstall-nobin.err"; then
+  fail "--uninstall succeeded although it could not deactivate and the state is intact"
+fi
+grep -q "nothing removed" "$work/uninstall-nobin.err" || { cat "$work/uninstall-nobin.err" >&2; fail "no 'nothing removed'"; }
+[ -f "$root_nobin/var/lib/keyhole-agent/state.json" ] && [ -f "$root_nobin/etc/systemd/system/keyhole-agent.service" ] \
+  || fail "--uninstall without --force removed something"
+bash "$INSTALL" --uninstall --force --root "$root_nobin" 2>"$work/uninstall-force.err" \
+  || { cat "$work/uninstall-force.err" >&2; fail "--uninstall --force"; }
+grep "WARNING" "$work/uninstall-force.err" | grep -qF "$nobin_agent" || { cat "$work/uninstall-force.err" >&2; fail "--force: no warning naming $nobin_agent"; }
+left="$(find "$root_nobin" -mindepth 1 -not -type d)"
+[ -z "$left" ] || fail "--uninstall --force left: $left"
+api POST "/api/v1/agents/$nobin_agent/lifecycle/deactivate" >/dev/null || fail "deactivating $nobin_agent by the API"
+echo "ok: --uninstall refuses while deactivate cannot run, and --force removes with a warning"
+
+# --- uninstall deletes only keyhole-agent in /usr/local/bin or /usr/bin (or --prefix DIR/bin) ----
+for target in /usr/sbin/sshd /opt/keyhole/bin/keyhole-agent /usr/local/bin/../sbin/keyhole-agent; do
+  root_l6="$work/root-l6"
+  rm -rf "$root_l6"
+  mkdir -p "$root_l6/etc/systemd/system" "$(dirname "$root_l6$target")"
+  echo keep >"$root_l6$target"
+  printf '[Service]\nExecStart=%s run\n' "$target" >"$root_l6/etc/systemd/system/keyhole-agent.service"
+  bash "$INSTALL" --uninstall --root "$root_l6" 2>"$work/uninstall-l6.err" \
+    || { cat "$work/uninstall-l6.err" >&2; fail "--uninstall (ExecStart=$target)"; }
+  [ -f "$root_l6$target" ] || fail "--uninstall deleted $target, which the unit named"
+  grep -qF "leaving $target" "$work/uninstall-l6.err" || { cat "$work/uninstall-l6.err" >&2; fail "no 'leaving $target'"; }
+done
+# An install under --prefix: removed when the same --prefix is given.
+root_l6="$work/root-l6"
+rm -rf "$root_l6"
+mkdir -p "$root_l6/etc/systemd/system" "$root_l6/opt/keyhole/bin"
+echo agent >"$root_l6/opt/keyhole/bin/keyhole-agent"
+printf '[Service]\nExecStart=/opt/keyhole/bin/keyhole-agent run\n' >"$root_l6/etc/systemd/system/keyhole-agent.service"
+bash "$INSTALL" --uninstall --prefix /opt/keyhole --root "$root_l6" 2>/dev/null || fail "--uninstall --prefix /opt/keyhole"
+[ ! -e "$root_l6/opt/keyhole/bin/keyhole-agent" ] || fail "--uninstall --prefix /opt/keyhole left its binary"
+echo "ok: --uninstall deletes only the agent binary where install-agent.sh puts it"
 
 # --- uninstall: deactivated at the coordinator, nothing left ------------------------------------
 bash "$INSTALL" --uninstall --root "$root" 2>"$work/uninstall.err" \

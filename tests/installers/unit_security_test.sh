@@ -32,5 +32,8 @@ check() {
   fi
 }
 check keyhole-agent.service 1.5
+# Not part of the score: the agent's memory cap (its resident set is about 15 MiB).
+grep -qx 'MemoryMax=64M' "$work/root/lib/systemd/system/keyhole-agent.service" \
+  || { echo "FAIL: keyhole-agent.service has no MemoryMax=64M" >&2; fail=1; }
 check keyhole-coordinator.service 2.0
 exit "$fail"
