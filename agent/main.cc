@@ -9,12 +9,14 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
 
 #include "agent/activation/host_info_reader.h"
 #include "agent/activation/rest_coordinator_client.h"
 #include "agent/cli/agent_commands.h"
 #include "agent/daemon/agent_daemon.h"
 #include "agent/daemon/signal_control.h"
+#include "agent/state/state_lock.h"
 #include "shared/log/log.h"
 #include "shared/systemd/journal_sink.h"
 #include "shared/systemd/notifier.h"
@@ -23,6 +25,9 @@ namespace {
 
 using namespace keyhole;
 using namespace keyhole::agent;
+
+// How long `run` waits for a one-shot command (activate, rotate, deactivate) to release the state.
+constexpr std::chrono::seconds kStateLockWait{60};
 
 // Test hook, documented in docs/AGENTS.md: KEYHOLE_AGENT_TEST_KILL_AT names a rotation step
 // (after_pending_saved, after_rotate_sent, after_rotate_answered, after_state_saved) at which the
@@ -46,6 +51,19 @@ int RunDaemon(const CommonOptions& common, FileSystem& fs, const Clock& clock, c
   if (auto level = ParseLogLevel(config->log_level)) SetLogLevel(*level);
   SignalControl control;
   SdNotifier notifier;
+  // Held for the process's life: activate, rotate and deactivate refuse while it is. A one-shot
+  // command holding it briefly is waited for; another `run` is not (it would hold it for ever).
+  std::optional<StateLock> lock;
+  if (fs.Exists(common.state_dir)) {
+    auto taken = StateLock::Acquire(common.state_dir, "run", kStateLockWait, [&control] { return !control.StopRequested(); });
+    if (!taken.ok()) {
+      if (control.StopRequested()) return kExitOk;
+      LogError("cannot use the agent state: " + taken.status().message());
+      notifier.Status("cannot use the agent state: " + taken.status().message());
+      return kExitFailure;
+    }
+    lock.emplace(std::move(*taken));
+  }  // else not activated: the daemon says so
   StateStore store(fs, common.state_dir);
   AgentDaemon daemon(
       AgentDaemon::Deps{
@@ -140,6 +158,7 @@ int main(int argc, char** argv) {
       },
       .host = host,
       .fault = KillHookFromEnvironment(),
+      .lock_state = [](const std::string& dir, std::string_view command) { return StateLock::TryAcquire(dir, command); },
   };
   AgentCommands commands(ctx, common);
   if (activate_cmd->parsed()) return commands.Activate(activate);

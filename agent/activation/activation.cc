@@ -1,6 +1,31 @@
 #include "agent/activation/activation.h"
 
+#include <algorithm>
+
+#include "shared/token/token_codec.h"
+
 namespace keyhole::agent {
+namespace {
+
+// An id the agent keeps in its state, prints and logs: short, and nothing that needs escaping.
+bool IsPlainId(const std::string& id) {
+  return !id.empty() && id.size() <= Activation::kMaxIdLength &&
+         std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+         });
+}
+
+Status CheckGrant(const ActivationGrant& grant) {
+  if (TokenCodec::Parse(grant.token) != TokenKind::kAgent) return InvalidArgumentError("the token is not an agent token");
+  if (!IsPlainId(grant.agent.id)) return InvalidArgumentError("the agent id is not a plain id ([A-Za-z0-9_-], 1 to 64)");
+  if (!IsPlainId(grant.agent.pool_id)) return InvalidArgumentError("the pool id is not a plain id ([A-Za-z0-9_-], 1 to 64)");
+  if (!grant.token_id.empty() && !IsPlainId(grant.token_id)) {
+    return InvalidArgumentError("the token id is not a plain id ([A-Za-z0-9_-], 1 to 64)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 StatusOr<AgentState> Activation::Activate(CoordinatorClient& client, const ActivateRequest& request,
                                           const HostInfo& host) {
@@ -22,6 +47,13 @@ StatusOr<AgentState> Activation::Activate(CoordinatorClient& client, const Activ
       return UnauthenticatedError(std::string(kRefusedCodeMessage) + " (" + grant.status().message() + ")");
     }
     return grant.status();
+  }
+  if (Status s = CheckGrant(*grant); !s.ok()) {
+    const std::string who = IsPlainId(grant->agent.id) ? "agent " + grant->agent.id : "the agent";
+    return InvalidArgumentError("the coordinator's activation answer is not usable: " + s.message() +
+                                "; no state was written. The code is spent and " + who +
+                                " may be ACTIVE at the coordinator: an admin should deactivate and delete it, "
+                                "then make a new code");
   }
   AgentState state;
   state.agent_id = grant->agent.id;

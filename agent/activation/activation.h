@@ -23,11 +23,16 @@ inline constexpr char kRefusedCodeMessage[] = "the activation code is invalid, u
 
 class Activation {
  public:
+  // The longest agent, pool or token id accepted from the coordinator.
+  static constexpr size_t kMaxIdLength = 64;
+
   Activation(StateStore& store, const Clock& clock) : store_(store), clock_(clock) {}
 
   // kFailedPrecondition when a state exists already; kUnauthenticated (kRefusedCodeMessage) for a
-  // refused code; kUnavailable when the coordinator was not reached; kInternal when the agent was
-  // activated but its state could not be saved (the message says what to do).
+  // refused code; kUnavailable when the coordinator was not reached; kInvalidArgument when its
+  // answer is not usable (the token is not an agent token; the agent, pool or token id is not a
+  // plain id: [A-Za-z0-9_-], 1 to kMaxIdLength) and no state is written; kInternal when the agent
+  // was activated but its state could not be saved (the message says what to do).
   StatusOr<AgentState> Activate(CoordinatorClient& client, const ActivateRequest& request, const HostInfo& host);
 
  private:

@@ -1,5 +1,7 @@
 #include "agent/activation/rest_coordinator_client.h"
 
+#include "agent/activation/coordinator_url.h"
+#include "agent/activation/printable_text.h"
 #include "shared/rest/cpprest_client.h"
 
 #ifndef KEYHOLE_VERSION
@@ -18,19 +20,17 @@ nlohmann::json HostJson(const HostInfo& host) {
   return {{"host", host.host}, {"version", host.version}, {"os", host.os}};
 }
 
-// "E0000011 Invalid token provided" from Okta's error object, or the start of the body.
+// "E0000011 Invalid token provided" from Okta's error object, or the start of the body; either way
+// cut short and with control characters replaced: it goes to logs and terminals.
 std::string Summary(const rest::RestResponse& r) {
   nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
   if (j.is_object()) {
-    std::string s = Str(j, "errorCode");
-    std::string summary = Str(j, "errorSummary");
+    std::string s = PrintableText(Str(j, "errorCode"));
+    std::string summary = PrintableText(Str(j, "errorSummary"));
     if (!summary.empty()) s += (s.empty() ? "" : " ") + summary;
     if (!s.empty()) return s;
   }
-  std::string body = r.body.substr(0, 200);
-  for (char& c : body) {
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-  }
+  std::string body = PrintableText(r.body);
   return body.empty() ? "no body" : body;
 }
 
@@ -39,6 +39,7 @@ std::string Summary(const rest::RestResponse& r) {
 StatusOr<std::unique_ptr<CoordinatorClient>> RestCoordinatorClient::Connect(const std::string& url,
                                                                             const TrustAnchor& trust,
                                                                             std::function<bool()> keep_waiting) {
+  if (Status s = CoordinatorUrl::Check(url); !s.ok()) return s;
   rest::ConnectionSettings settings{
       .url = url,
       .token = "",
@@ -48,6 +49,7 @@ StatusOr<std::unique_ptr<CoordinatorClient>> RestCoordinatorClient::Connect(cons
       .timeout = kRequestTimeout,
       .user_agent = std::string("keyhole-agent/") + KEYHOLE_VERSION,
       .keep_waiting = std::move(keep_waiting),
+      .max_response_bytes = rest::kDefaultMaxResponseBytes,
   };
   auto rest = rest::CpprestClient::Create(settings);
   if (!rest.ok()) return rest.status();

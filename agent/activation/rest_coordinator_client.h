@@ -21,7 +21,8 @@ class RestCoordinatorClient final : public CoordinatorClient {
   explicit RestCoordinatorClient(std::unique_ptr<rest::RestClient> rest) : rest_(std::move(rest)) {}
 
   // A cpprestsdk client for `url` trusting `trust` (or the system's CAs); `keep_waiting` as in
-  // rest::ConnectionSettings. kInvalidArgument for an unusable URL or CA.
+  // rest::ConnectionSettings. kInvalidArgument for an unusable URL or CA, and for http:// to a host
+  // that is not loopback (CoordinatorUrl). Answers over rest::kDefaultMaxResponseBytes are refused.
   static StatusOr<std::unique_ptr<CoordinatorClient>> Connect(const std::string& url, const TrustAnchor& trust,
                                                               std::function<bool()> keep_waiting = {});
 

@@ -28,7 +28,10 @@ class TokenRotation {
   // the store holds. kUnauthenticated when the coordinator refuses the agent's tokens,
   // kUnavailable when it cannot be reached (the pending secret is kept for the next attempt).
   Status Rotate(AgentState& state);
-  // Completes an interrupted rotation. REQUIRES: state.pending_token.
+  // Completes an interrupted rotation. REQUIRES: state.pending_token. When the coordinator answers
+  // 400 (the pending secret is no longer the current token's successor: another rotation
+  // superseded it) and the current token is still accepted, the pending secret is dropped and a new
+  // one drawn, saved and sent, once per call.
   Status ResolvePending(AgentState& state);
   // Whether the token is `every` old or older.
   bool Due(const AgentState& state, std::chrono::milliseconds every) const {
@@ -37,6 +40,8 @@ class TokenRotation {
 
  private:
   Status Promote(AgentState& state, const std::string& token_id);
+  // Draws a new pending secret and saves it (before it is ever sent).
+  Status SaveNewPending(AgentState& state);
   void Fault(std::string_view point) {
     if (fault_) fault_(point);
   }

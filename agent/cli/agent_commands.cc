@@ -1,10 +1,14 @@
 #include "agent/cli/agent_commands.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <ostream>
 
 #include "agent/activation/activation.h"
+#include "agent/activation/coordinator_url.h"
 #include "agent/activation/deactivation.h"
+#include "agent/activation/printable_text.h"
 #include "agent/state/state_store.h"
 #include "shared/clock/iso8601.h"
 #include "shared/tls/fingerprint.h"
@@ -55,6 +59,29 @@ int AgentCommands::LoadState(std::optional<AgentState>& state) {
   return kExitOk;
 }
 
+int AgentCommands::LockState(std::string_view command, std::optional<StateLock>& lock) {
+  if (!ctx_.lock_state) return Fail(kExitFailure, "internal error: no state lock");
+  auto taken = ctx_.lock_state(common_.state_dir, command);
+  if (taken.ok()) {
+    lock.emplace(std::move(*taken));
+    return kExitOk;
+  }
+  const keyhole::Status& s = taken.status();
+  if (s.code() != StatusCode::kFailedPrecondition) {
+    return Fail(kExitFailure, "cannot lock the agent state in " + common_.state_dir + ": " + s.message());
+  }
+  std::string advice;
+  if (!s.detail().empty() && s.detail() != "run") {
+    advice = "; wait for it to finish";
+  } else if (command == "rotate") {
+    advice = "; the running daemon rotates the token on its own schedule (rotate_every_days). To rotate now, stop "
+             "the service first (systemctl stop keyhole-agent), rotate, then start it again";
+  } else {
+    advice = "; stop the service first (systemctl stop keyhole-agent)";
+  }
+  return Fail(kExitFailure, s.message() + advice);
+}
+
 int AgentCommands::Activate(const ActivateOptions& o) {
   auto config = LoadConfig();
   if (!config) return kExitUsage;
@@ -63,10 +90,8 @@ int AgentCommands::Activate(const ActivateOptions& o) {
   request.coordinator = o.coordinator.empty() ? config->coordinator : o.coordinator;
   if (request.coordinator.empty()) return Fail(kExitUsage, "no coordinator: pass --coordinator URL or set coordinator in the config");
   while (!request.coordinator.empty() && request.coordinator.back() == '/') request.coordinator.pop_back();
-  const bool https = request.coordinator.rfind("https://", 0) == 0;
-  if (!https && request.coordinator.rfind("http://", 0) != 0) {
-    return Fail(kExitUsage, "--coordinator " + request.coordinator + ": expected https://host[:port]");
-  }
+  const bool https = request.coordinator.size() >= 8 && strncasecmp(request.coordinator.c_str(), "https://", 8) == 0;
+  if (keyhole::Status s = CoordinatorUrl::Check(request.coordinator); !s.ok()) return Fail(kExitUsage, s.message());
 
   if (o.code == "-") {
     request.code = Trim(ctx_.read_stdin ? ctx_.read_stdin() : "");
@@ -101,6 +126,12 @@ int AgentCommands::Activate(const ActivateOptions& o) {
     return Fail(kExitUsage, "--ca-file and --pin apply to https:// coordinators only");
   }
 
+  // The directory first, for the lock file in it; Activation needs it anyway.
+  if (keyhole::Status s = ctx_.fs.MakeDirectories(common_.state_dir, 0700); !s.ok()) {
+    return Fail(kExitFailure, "cannot create the agent state directory " + common_.state_dir + ": " + s.message());
+  }
+  std::optional<StateLock> lock;
+  if (int code = LockState("activate", lock); code != kExitOk) return code;
   StateStore store(ctx_.fs, common_.state_dir);
   if (store.Exists()) {
     // Before any network traffic: the code stays unspent.
@@ -142,7 +173,10 @@ int AgentCommands::Status(bool json) {
   } else {
     auto me = (*client)->Me(state->token);
     if (me.ok()) {
+      // The coordinator's words, made safe for a terminal.
       view = *me;
+      view->status = PrintableText(view->status);
+      view->operational_status = PrintableText(view->operational_status);
     } else {
       refused = me.status().code() == StatusCode::kUnauthenticated;
       problem = refused ? "refused by the coordinator (401): the agent is deactivated or its token revoked (" +
@@ -150,13 +184,15 @@ int AgentCommands::Status(bool json) {
                         : me.status().message();
     }
   }
+  problem = PrintableText(problem, 1000);
   const auto age = ctx_.clock.Now() - state->token_issued;
   if (json) {
     nlohmann::json j = {{"activated", true},
-                        {"agentId", state->agent_id},
-                        {"poolId", state->pool_id},
+                        {"agentId", PrintableText(state->agent_id)},
+                        {"poolId", PrintableText(state->pool_id)},
                         {"coordinator", state->coordinator},
-                        {"tokenId", state->token_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(state->token_id)},
+                        {"tokenId", state->token_id.empty() ? nlohmann::json(nullptr)
+                                                            : nlohmann::json(PrintableText(state->token_id))},
                         {"tokenIssued", FormatIso8601(state->token_issued)},
                         {"tokenAgeSeconds", std::chrono::duration_cast<std::chrono::seconds>(age).count()},
                         {"rotationPending", state->pending_token.has_value()},
@@ -170,12 +206,12 @@ int AgentCommands::Status(bool json) {
       j["error"] = problem;
       j["refused"] = refused;
     }
-    ctx_.out << j.dump(2) << '\n';
+    ctx_.out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
   } else {
-    ctx_.out << "agent:            " << state->agent_id << '\n'
-             << "pool:             " << (state->pool_id.empty() ? "-" : state->pool_id) << '\n'
-             << "coordinator:      " << state->coordinator << '\n'
-             << "token id:         " << (state->token_id.empty() ? "unknown" : state->token_id) << '\n'
+    ctx_.out << "agent:            " << PrintableText(state->agent_id) << '\n'
+             << "pool:             " << (state->pool_id.empty() ? "-" : PrintableText(state->pool_id)) << '\n'
+             << "coordinator:      " << PrintableText(state->coordinator, 1000) << '\n'
+             << "token id:         " << (state->token_id.empty() ? "unknown" : PrintableText(state->token_id)) << '\n'
              << "token age:        " << Age(std::chrono::duration_cast<std::chrono::milliseconds>(age))
              << " (issued " << FormatIso8601(state->token_issued) << ")\n"
              << "rotation pending: " << (state->pending_token ? "yes (completed by the next run or rotate)" : "no")
@@ -193,6 +229,11 @@ int AgentCommands::Rotate() {
   if (!LoadConfig()) return kExitUsage;
   std::optional<AgentState> state;
   if (int code = LoadState(state); code != kExitOk) return code;
+  // A rotation here while `run` works from the state it loaded would leave the daemon with a
+  // token the coordinator retires after the grace period.
+  std::optional<StateLock> lock;
+  if (int code = LockState("rotate", lock); code != kExitOk) return code;
+  if (int code = LoadState(state); code != kExitOk) return code;  // as it is now, under the lock
   auto client = ctx_.connect(state->coordinator, state->trust);
   if (!client.ok()) return Fail(kExitFailure, client.status().message());
   StateStore store(ctx_.fs, common_.state_dir);
@@ -207,7 +248,7 @@ int AgentCommands::Rotate() {
                                   (state->pending_token ? " (the new token is kept as pending; run rotate again)" : ""));
   }
   ctx_.out << (resuming ? "completed the interrupted rotation" : "rotated the token") << "; new token id "
-           << (state->token_id.empty() ? "unknown" : state->token_id) << '\n';
+           << (state->token_id.empty() ? "unknown" : PrintableText(state->token_id)) << '\n';
   return kExitOk;
 }
 
@@ -215,6 +256,9 @@ int AgentCommands::Deactivate() {
   if (!LoadConfig()) return kExitUsage;
   std::optional<AgentState> state;
   if (int code = LoadState(state); code != kExitOk) return code;
+  std::optional<StateLock> lock;
+  if (int code = LockState("deactivate", lock); code != kExitOk) return code;
+  if (int code = LoadState(state); code != kExitOk) return code;  // as it is now, under the lock
   StateStore store(ctx_.fs, common_.state_dir);
   auto client = ctx_.connect(state->coordinator, state->trust);
   auto outcome = Deactivation(store).Deactivate(client.ok() ? client->get() : nullptr, *state, client.status());
@@ -222,11 +266,15 @@ int AgentCommands::Deactivate() {
     return Fail(kExitFailure, "could not remove the agent state " + store.path() + ": " + outcome.local.message());
   }
   if (!outcome.coordinator.ok()) {
+    // The local state is gone either way (as the operator asked); the coordinator's record is not.
     const bool refused = outcome.coordinator.code() == StatusCode::kUnauthenticated;
+    const std::string id = PrintableText(state->agent_id);
     return Fail(kExitFailure,
-                "removed the local state, but could not deactivate agent " + state->agent_id + " at the coordinator: " +
-                    (refused ? "its token is already refused (401): " : "") + outcome.coordinator.message() +
-                    "; an admin can deactivate it: POST /api/v1/agents/" + state->agent_id + "/lifecycle/deactivate");
+                "removed the local state, but could not deactivate agent " + id + " at the coordinator " +
+                    state->coordinator + ": " + (refused ? "its token is already refused (401): " : "") +
+                    PrintableText(outcome.coordinator.message(), 1000) + "\nWARNING: agent " + id +
+                    " may still be ACTIVE at the coordinator. An admin should deactivate it there: "
+                    "POST /api/v1/agents/" + id + "/lifecycle/deactivate (then DELETE /api/v1/agents/" + id + ")");
   }
   ctx_.out << "deactivated agent " << state->agent_id << " and removed its state\n";
   return kExitOk;

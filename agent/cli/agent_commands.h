@@ -1,6 +1,8 @@
 // AgentCommands: keyhole-agent's one-shot commands (activate, status, rotate, deactivate) with
 // their output and exit codes, over injected seams (file system, clock, coordinator client, input)
 // so tests run them against fakes. main.cc parses the command line and calls these. One per run.
+// activate, rotate and deactivate hold STATE_DIR/lock (StateLock) while they work and refuse while
+// `keyhole-agent run` holds it; status takes no lock.
 #pragma once
 
 #include <functional>
@@ -8,11 +10,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "agent/activation/coordinator_client.h"
 #include "agent/activation/token_rotation.h"
 #include "agent/config/agent_config.h"
 #include "agent/state/agent_state.h"
+#include "agent/state/state_lock.h"
 #include "shared/clock/clock.h"
 #include "shared/fs/file_system.h"
 
@@ -33,6 +37,9 @@ struct CommandContext {
   std::function<StatusOr<std::unique_ptr<CoordinatorClient>>(const std::string& url, const TrustAnchor& trust)> connect;
   HostInfo host;
   FaultHook fault;
+  // Takes STATE_DIR/lock without waiting, for `command` (StateLock::TryAcquire in production;
+  // tests point it at a real directory of their own).
+  std::function<StatusOr<StateLock>(const std::string& state_dir, std::string_view command)> lock_state;
 };
 
 struct CommonOptions {
@@ -63,6 +70,9 @@ class AgentCommands {
   std::optional<AgentConfig> LoadConfig();
   // The state: kExitOk with it, or the exit code after printing why.
   int LoadState(std::optional<AgentState>& state);
+  // Takes the state directory's lock for `command` into `lock`: kExitOk, or the exit code after
+  // printing why not (above all: `keyhole-agent run` holds it).
+  int LockState(std::string_view command, std::optional<StateLock>& lock);
   int Fail(int code, const std::string& message);
 
   const CommandContext& ctx_;

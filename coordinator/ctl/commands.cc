@@ -257,6 +257,8 @@ int RunKeyholectl(const std::vector<std::string>& args, const CtlContext& ctx) {
   if (!p.action && !p.api_action) return Usage(ctx.err, "no command given");
 
   ConnectionSettings settings;
+  // An admin's page of 1,000 system log events can pass the agent's 1 MiB cap on answers.
+  settings.max_response_bytes = size_t{64} << 20;
   if (int code = ResolveSettings(p.global, ctx, settings); code != kExitOk) return code;
   auto client = ctx.connect(settings);
   if (!client.ok()) {

@@ -1,6 +1,7 @@
 #include "shared/fs/file_system.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,28 +33,31 @@ Status WriteAll(int fd, const std::string& content, const std::string& path) {
 }  // namespace
 
 Status PosixFileSystem::WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-  if (fd < 0) return ErrnoToStatus(errno, "open " + tmp);
-  // The umask may have narrowed `mode`; a secret file must still be exactly `mode`, never wider.
+  // A name of its own in the target's directory (same file system, so rename is atomic): two
+  // writers never share a temporary file, and nothing planted there is followed or truncated.
+  const std::string dir = DirName(path);
+  const auto slash = path.find_last_of('/');
+  std::string tmp = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "." +
+                    (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp-XXXXXX";
+  // mkostemp opens with O_CREAT | O_EXCL (which never follows a symbolic link) and mode 0600.
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return ErrnoToStatus(errno, "create a temporary file for " + path);
+  auto fail = [&tmp](Status s) {
+    ::unlink(tmp.c_str());
+    return s;
+  };
+  // Exactly `mode`: never wider (the umask may narrow a plain open's mode; mkostemp's is 0600).
   if (::fchmod(fd, mode) != 0) {
     Status s = ErrnoToStatus(errno, "chmod " + tmp);
     ::close(fd);
-    return s;
+    return fail(s);
   }
   Status s = WriteAll(fd, content, tmp);
   if (s.ok() && ::fsync(fd) != 0) s = ErrnoToStatus(errno, "fsync " + tmp);
   if (::close(fd) != 0 && s.ok()) s = ErrnoToStatus(errno, "close " + tmp);
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status r = ErrnoToStatus(errno, "rename " + tmp);
-    ::unlink(tmp.c_str());
-    return r;
-  }
-  int dfd = ::open(DirName(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!s.ok()) return fail(s);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(ErrnoToStatus(errno, "rename " + tmp + " to " + path));
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);

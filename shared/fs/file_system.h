@@ -1,6 +1,7 @@
 // FileSystem: the seam under everything that keeps state in files (the agent's state store, the
-// coordinator's TLS key). WriteFileAtomic writes a temporary file, fsyncs it, renames it over the
-// target and fsyncs the directory, so a crash leaves either the old or the new content.
+// coordinator's TLS key). WriteFileAtomic writes a temporary file with a unique name beside the
+// target, fsyncs it, renames it over the target and fsyncs the directory, so a crash leaves either
+// the old or the new content, and concurrent writers never share a temporary file.
 // Tests inject failures by subclassing. Implementations are thread-compatible.
 #pragma once
 

@@ -8,6 +8,7 @@
 #include <cpprest/http_client.h>
 #include <mutex>
 #include <pplx/threadpool.h>
+#include <stdexcept>
 
 #include "shared/rest/server_trust.h"
 
@@ -55,6 +56,7 @@ struct CpprestClient::Impl {
   std::string token;
   std::string user_agent;
   std::function<bool()> keep_waiting;
+  size_t max_response_bytes = kDefaultMaxResponseBytes;
   std::shared_ptr<ServerTrust> trust;  // https only
 };
 
@@ -68,7 +70,36 @@ struct PendingAnswer {
   bool done = false;                   // GUARDED_BY(mu)
   std::optional<RestResponse> answer;  // GUARDED_BY(mu)
   std::string error;                   // GUARDED_BY(mu)
+  bool too_large = false;              // GUARDED_BY(mu)
 };
+
+// Thrown inside the request's continuation when the body passes the limit.
+struct ResponseTooLarge : std::runtime_error {
+  ResponseTooLarge() : std::runtime_error("response too large") {}
+};
+
+// The body, read as it arrives (not buffered whole first), up to `limit` bytes: past it the request
+// is cancelled, which closes the connection, and ResponseTooLarge thrown.
+std::string ReadBody(web::http::http_response& response, size_t limit, pplx::cancellation_token_source cancel) {
+  const auto& headers = response.headers();
+  if (headers.has(web::http::header_names::content_length) && headers.content_length() > limit) {
+    cancel.cancel();
+    throw ResponseTooLarge();
+  }
+  concurrency::streams::streambuf<uint8_t> in = response.body().streambuf();
+  std::string body;
+  uint8_t chunk[16384];
+  for (;;) {
+    const size_t n = in.getn(chunk, sizeof chunk).get();
+    if (n == 0) break;
+    if (n > limit - body.size()) {
+      cancel.cancel();
+      throw ResponseTooLarge();
+    }
+    body.append(reinterpret_cast<const char*>(chunk), n);
+  }
+  return body;
+}
 
 }  // namespace
 
@@ -128,6 +159,7 @@ StatusOr<std::unique_ptr<RestClient>> CpprestClient::Create(const ConnectionSett
     impl->token = s.token;
     impl->user_agent = s.user_agent.empty() ? std::string("keyhole/") + KEYHOLE_VERSION : s.user_agent;
     impl->keep_waiting = s.keep_waiting;
+    impl->max_response_bytes = s.max_response_bytes;
     impl->trust = std::move(trust);
     return std::unique_ptr<RestClient>(new CpprestClient(std::move(impl)));
   } catch (const std::exception& e) {
@@ -169,18 +201,21 @@ StatusOr<RestResponse> CpprestClient::Send(const std::string& method, const std:
     if (body) request.set_body(body->dump(), "application/json");
 
     impl_->client.request(request, cancel.get_token())
-        .then([](web::http::http_response response) {
+        .then([limit = impl_->max_response_bytes, cancel](web::http::http_response response) {
           RestResponse out;
           out.status = response.status_code();
           for (const auto& [name, value] : response.headers()) out.headers.emplace_back(name, value);
-          out.body = response.extract_utf8string(true).get();
+          out.body = ReadBody(response, limit, cancel);
           return out;
         })
         .then([pending](pplx::task<RestResponse> finished) {
           std::optional<RestResponse> answer;
           std::string error;
+          bool too_large = false;
           try {
             answer = finished.get();
+          } catch (const ResponseTooLarge&) {
+            too_large = true;
           } catch (const std::exception& e) {
             error = e.what();
             if (error.empty()) error = "request failed";
@@ -188,6 +223,7 @@ StatusOr<RestResponse> CpprestClient::Send(const std::string& method, const std:
           std::lock_guard lock(pending->mu);
           pending->answer = std::move(answer);
           pending->error = std::move(error);
+          pending->too_large = too_large;
           pending->done = true;
           pending->cv.notify_all();
         });
@@ -212,6 +248,10 @@ StatusOr<RestResponse> CpprestClient::Send(const std::string& method, const std:
     }
   }
   if (pending->answer) return std::move(*pending->answer);
+  if (pending->too_large) {
+    return UnavailableError(impl_->origin + " sent a response too large (over " +
+                            std::to_string(impl_->max_response_bytes) + " bytes); not read");
+  }
   std::string why = pending->error;
   if (impl_->trust) {
     if (std::string refusal = impl_->trust->LastRefusal(); !refusal.empty()) why = "TLS handshake refused: " + refusal;

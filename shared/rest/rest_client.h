@@ -29,6 +29,9 @@ struct RestResponse {
   std::vector<std::string> Headers(std::string_view name) const;
 };
 
+// A response body larger than this (1 MiB) is refused unless ConnectionSettings say otherwise.
+inline constexpr size_t kDefaultMaxResponseBytes = size_t{1} << 20;
+
 // Where a client connects and whom it trusts. At most one of ca_file, ca_pem and pin may be set;
 // none means the system's CAs.
 struct ConnectionSettings {
@@ -43,6 +46,9 @@ struct ConnectionSettings {
   // Called about every 100 ms while a request is in flight (on the caller's thread); returning
   // false abandons the request: Send then answers kUnavailable with detail kDetailAborted.
   std::function<bool()> keep_waiting;
+  // The largest response body read; a larger one is not kept: Send answers kUnavailable
+  // ("response too large").
+  size_t max_response_bytes = kDefaultMaxResponseBytes;
 };
 
 // Status::detail() of a request abandoned because keep_waiting answered false.

@@ -2,7 +2,8 @@
 // code made through the admin API, the code refused the second time, the agent's token among the
 // API tokens and forbidden on admin endpoints, deactivation and reactivation by an admin,
 // revocation, rotation killed (SIGKILL, through the KEYHOLE_AGENT_TEST_KILL_AT test hook) at every
-// step with and without the grace period running out, and `run` under a fake systemd notify socket.
+// step with and without the grace period running out, `run` under a fake systemd notify socket, and
+// the state directory's lock that keeps rotate, activate and deactivate away from a running daemon.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -238,10 +239,15 @@ TEST_F(AgentTest, DeactivateByTheAgentRemovesItsState) {
 TEST_F(AgentTest, DeactivateWithoutTheCoordinatorStillRemovesTheState) {
   StartCoordinator();
   ASSERT_EQ(Activate(NewCode()).exit_code, 0);
+  const std::string id = State().value("agent_id", "");
   coordinator_.Stop();
   RunResult d = Agent({"deactivate"});
   EXPECT_EQ(d.exit_code, 1);
   EXPECT_NE(d.err.find("removed the local state, but could not deactivate"), std::string::npos) << d.err;
+  EXPECT_NE(d.err.find("may still be ACTIVE at the coordinator. An admin should deactivate it there: POST "
+                       "/api/v1/agents/" + id + "/lifecycle/deactivate"),
+            std::string::npos)
+      << d.err;
   EXPECT_FALSE(std::ifstream(StateDir() + "/state.json").good());
 }
 
@@ -304,6 +310,63 @@ TEST_F(AgentTest, RunTalksToSystemdAndResolvesAnInterruptedRotation) {
   EXPECT_LT(std::chrono::steady_clock::now() - stop, 2s);
   EXPECT_EQ(Status(), 0);
   EXPECT_EQ(run.Stderr().find("kha_"), std::string::npos);
+}
+
+// Regression: `rotate` beside a running daemon registered a successor the daemon never used, and
+// the daemon's token was retired after the grace period; two writers also shared state.json.tmp.
+TEST_F(AgentTest, OneShotCommandsRefuseWhileRunHoldsTheStateDirectory) {
+  StartCoordinator();
+  ASSERT_EQ(Activate(NewCode()).exit_code, 0);
+  const nlohmann::json before = State();
+  const std::vector<std::string> run_argv = {KEYHOLE_AGENT_BIN, "run", "--state-dir", StateDir(), "--config", config_};
+  {
+    NotifySocket notify(tmp_.File("notify.sock"));
+    Subprocess run(run_argv, {"NOTIFY_SOCKET=" + notify.path()});
+    ASSERT_TRUE(notify.WaitFor("READY=1", 20s)) << notify.All() << run.Stderr();
+    const std::string holder = "keyhole-agent run is using " + StateDir() + " (pid " + std::to_string(run.pid()) + "?)";
+
+    RunResult rotate = Agent({"rotate"});
+    EXPECT_EQ(rotate.exit_code, 1);
+    EXPECT_NE(rotate.err.find(holder), std::string::npos) << rotate.err;
+    EXPECT_NE(rotate.err.find("rotates the token on its own schedule"), std::string::npos) << rotate.err;
+    RunResult deactivate = Agent({"deactivate"});
+    EXPECT_EQ(deactivate.exit_code, 1);
+    EXPECT_NE(deactivate.err.find(holder + "; stop the service first"), std::string::npos) << deactivate.err;
+    RunResult activate = Activate(NewCode());
+    EXPECT_EQ(activate.exit_code, 1);
+    EXPECT_NE(activate.err.find(holder + "; stop the service first"), std::string::npos) << activate.err;
+    EXPECT_EQ(State(), before);
+    EXPECT_EQ(Status(), 0);  // read-only: no lock
+
+    run.Signal(SIGTERM);
+    EXPECT_EQ(run.Wait(5s), 0);
+  }
+  // Released at exit: rotate works now.
+  RunResult rotate = Agent({"rotate"});
+  ASSERT_EQ(rotate.exit_code, 0) << rotate.err;
+  EXPECT_NE(State().value("token", ""), before.value("token", ""));
+  EXPECT_EQ(Status(), 0);
+
+  // And when the daemon is killed outright, the kernel releases it.
+  {
+    NotifySocket notify(tmp_.File("notify2.sock"));
+    Subprocess run(run_argv, {"NOTIFY_SOCKET=" + notify.path()});
+    ASSERT_TRUE(notify.WaitFor("READY=1", 20s)) << notify.All() << run.Stderr();
+    EXPECT_EQ(Agent({"deactivate"}).exit_code, 1);
+    run.Signal(SIGKILL);
+    EXPECT_EQ(run.Wait(5s), 128 + SIGKILL);
+  }
+  RunResult deactivate = Agent({"deactivate"});
+  ASSERT_EQ(deactivate.exit_code, 0) << deactivate.err;
+  EXPECT_FALSE(std::ifstream(StateDir() + "/state.json").good());
+}
+
+TEST_F(AgentTest, ActivateRefusesPlainHttpToAHostThatIsNotLoopback) {
+  std::ofstream(config_) << "# empty: the defaults\n";
+  RunResult a = Agent({"activate", "--coordinator", "http://kh.example:8080", "--code", "-"}, {}, "khc_whatever\n");
+  EXPECT_EQ(a.exit_code, 2);
+  EXPECT_NE(a.err.find("in clear; use https://"), std::string::npos) << a.err;
+  EXPECT_FALSE(std::ifstream(StateDir() + "/state.json").good());
 }
 
 TEST_F(AgentTest, RunReportsRefusalAndKeepsRetrying) {

@@ -15,25 +15,13 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using testing::FakeClock;
+using testing::AgentFakes;
 using testing::FakeControl;
-using testing::FakeCoordinator;
-using testing::FakeFileSystem;
 using testing::FakeNotifier;
-using testing::ForwardingCoordinator;
 
-class AgentDaemonTest : public ::testing::Test {
+class AgentDaemonTest : public ::testing::Test, protected AgentFakes {
  protected:
-  void Activate() {
-    AgentState s;
-    s.agent_id = "ajdTestAgent";
-    s.pool_id = "0oaTestPool";
-    s.coordinator = "https://kh.test:8443";
-    s.token = coordinator_.Issue();
-    s.token_id = coordinator_.tokens[s.token].id;
-    s.token_issued = clock_.Now();
-    ASSERT_TRUE(store_.Save(s).ok());
-  }
+  void Activate() { ASSERT_TRUE(store_.Save(ActivatedState()).ok()); }
   std::unique_ptr<AgentDaemon> Daemon(AgentConfig config = {}) {
     return std::make_unique<AgentDaemon>(
         AgentDaemon::Deps{
@@ -43,7 +31,7 @@ class AgentDaemonTest : public ::testing::Test {
             .control = control_,
             .connect = [this](const AgentState&, std::function<bool()>)
                 -> StatusOr<std::unique_ptr<CoordinatorClient>> {
-              return std::unique_ptr<CoordinatorClient>(new ForwardingCoordinator(coordinator_));
+              return Connect();
             },
             .host = {.host = "h", .version = "0.1.0", .os = "Debian GNU/Linux 12"},
             .reload_config = [this] { return reload_; },
@@ -53,9 +41,6 @@ class AgentDaemonTest : public ::testing::Test {
   }
   AgentState Disk() { return **store_.Load(); }
 
-  FakeClock clock_;
-  FakeCoordinator coordinator_{clock_};
-  FakeFileSystem fs_;
   StateStore store_{fs_, "/var/lib/keyhole-agent"};
   FakeNotifier notifier_;
   FakeControl control_{clock_};

@@ -1,7 +1,7 @@
 // Fakes for the agent's unit tests: an in-memory FileSystem that fails on request, a coordinator
 // that models the token rules of docs/AGENTS.md (rotation grace, first use retires the old token,
-// idempotent re-sends, deactivation), a recording Notifier and a DaemonControl over a FakeClock.
-// Not thread-safe.
+// idempotent re-sends, deactivation), a recording Notifier and a DaemonControl over a FakeClock;
+// AgentFakes, the clock, coordinator and file system a test fixture derives from. Not thread-safe.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "agent/activation/coordinator_client.h"
 #include "agent/daemon/daemon_control.h"
+#include "agent/state/agent_state.h"
 #include "shared/fs/file_system.h"
 #include "shared/systemd/notifier.h"
 #include "shared/token/token_codec.h"
@@ -243,6 +245,30 @@ class FakeControl final : public DaemonControl {
 
  private:
   FakeClock& clock_;
+};
+
+// What an agent test starts from: a fake clock, a coordinator on it with the default grace, and an
+// empty in-memory file system. Derive a fixture from it.
+class AgentFakes {
+ protected:
+  // The state an activation leaves: the test agent in its pool at https://kh.test:8443, with a
+  // token the coordinator has just issued.
+  AgentState ActivatedState() {
+    AgentState s;
+    s.agent_id = "ajdTestAgent";
+    s.pool_id = "0oaTestPool";
+    s.coordinator = "https://kh.test:8443";
+    s.token = coordinator_.Issue();
+    s.token_id = coordinator_.tokens[s.token].id;
+    s.token_issued = clock_.Now();
+    return s;
+  }
+  // A connection for the code under test to own, forwarding to coordinator_.
+  std::unique_ptr<CoordinatorClient> Connect() { return std::make_unique<ForwardingCoordinator>(coordinator_); }
+
+  FakeClock clock_;
+  FakeCoordinator coordinator_{clock_};
+  FakeFileSystem fs_;
 };
 
 }  // namespace keyhole::agent::testing

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <deque>
+#include <thread>
 
 #include "shared/rest/cpprest_client.h"
 
@@ -150,6 +151,125 @@ TEST(RestCoordinatorClientTest, AbandonsAHangingRequestWhenToldToStop) {
   EXPECT_EQ(r.status().detail(), rest::kDetailAborted);
   EXPECT_LT(took, std::chrono::seconds(2));
   ::close(fd);
+}
+
+TEST(RestCoordinatorClientTest, ErrorSummariesAreCutShortAndPrintable) {
+  auto r = RestCoordinatorClient::Interpret(
+      Json(400, {{"errorCode", "E0000001\x1b[2J"}, {"errorSummary", "bad\r\nforged log line " + std::string(5000, 'x')}}));
+  ASSERT_FALSE(r.ok());
+  const std::string& m = r.status().message();
+  EXPECT_THAT(m, HasSubstr("E0000001 [2J bad  forged log line xxx"));
+  EXPECT_THAT(m, HasSubstr("... (HTTP 400)"));
+  EXPECT_LT(m.size(), 450u);
+  for (char c : m) EXPECT_GE(static_cast<unsigned char>(c), 0x20) << m;
+
+  auto html = RestCoordinatorClient::Interpret(rest::RestResponse{502, {}, "<h1>\x1b]0;title\x07</h1>" + std::string(5000, 'y')});
+  ASSERT_FALSE(html.ok());
+  EXPECT_LT(html.status().message().size(), 250u);
+  EXPECT_EQ(html.status().message().find('\x1b'), std::string::npos);
+}
+
+TEST(RestCoordinatorClientTest, RefusesPlainHttpToAHostThatIsNotLoopback) {
+  auto client = RestCoordinatorClient::Connect("http://kh.example:8080", {});
+  ASSERT_FALSE(client.ok());
+  EXPECT_EQ(client.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(client.status().message(), HasSubstr("use https://"));
+  EXPECT_TRUE(RestCoordinatorClient::Connect("https://kh.example:8443", {}).ok());
+  EXPECT_TRUE(RestCoordinatorClient::Connect("http://127.0.0.1:8080", {}).ok());
+}
+
+// One connection on loopback, answered with `response` once the request's headers are in.
+class OneShotServer {
+ public:
+  explicit OneShotServer(std::string response) : response_(std::move(response)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(fd_, 8), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    url_ = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~OneShotServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  const std::string& url() const { return url_; }
+  size_t sent() const { return sent_; }
+
+ private:
+  void Serve() {
+    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) return;
+    std::string request;
+    char buf[4096];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(c, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      request.append(buf, static_cast<size_t>(n));
+    }
+    size_t off = 0;
+    while (off < response_.size()) {
+      ssize_t n = ::send(c, response_.data() + off, std::min<size_t>(response_.size() - off, 65536), MSG_NOSIGNAL);
+      if (n <= 0) break;  // the client hung up
+      off += static_cast<size_t>(n);
+    }
+    sent_ = off;
+    ::close(c);
+  }
+
+  int fd_ = -1;
+  std::string url_;
+  std::string response_;
+  std::atomic<size_t> sent_{0};
+  std::thread thread_;
+};
+
+std::string Chunked(const std::string& body) {
+  std::string out;
+  for (size_t off = 0; off < body.size(); off += 65536) {
+    const std::string chunk = body.substr(off, 65536);
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+    out += size + chunk + "\r\n";
+  }
+  return out + "0\r\n\r\n";
+}
+
+TEST(RestCoordinatorClientTest, ResponsesOverOneMebibyteAreRefused) {
+  const std::string big = "{\"id\":\"" + std::string(2 << 20, 'a') + "\"}";
+  const std::string json_headers = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n";
+  struct Case {
+    const char* what;
+    std::string response;
+  } cases[] = {
+      {"with a Content-Length", json_headers + "Content-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big},
+      {"chunked", json_headers + "Transfer-Encoding: chunked\r\n\r\n" + Chunked(big)},
+      {"an error page", "HTTP/1.1 500 Oops\r\nConnection: close\r\nContent-Length: " + std::to_string(big.size()) +
+                            "\r\n\r\n" + big},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    OneShotServer server(c.response);
+    auto client = RestCoordinatorClient::Connect(server.url(), {});
+    ASSERT_TRUE(client.ok());
+    auto me = (*client)->Me("kha_t");
+    ASSERT_FALSE(me.ok());
+    EXPECT_EQ(me.status().code(), StatusCode::kUnavailable);
+    EXPECT_THAT(me.status().message(), HasSubstr("response too large"));
+  }
+  // Just under the limit is read.
+  const std::string fits = nlohmann::json{{"id", "ajd1"}, {"name", std::string(rest::kDefaultMaxResponseBytes - 100, 'n')}}.dump();
+  OneShotServer server(json_headers + "Transfer-Encoding: chunked\r\n\r\n" + Chunked(fits));
+  auto client = RestCoordinatorClient::Connect(server.url(), {});
+  ASSERT_TRUE(client.ok());
+  auto me = (*client)->Me("kha_t");
+  ASSERT_TRUE(me.ok()) << me.status().message();
+  EXPECT_EQ(me->id, "ajd1");
 }
 
 }  // namespace

@@ -5,6 +5,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "shared/token/token_codec.h"
 #include "tests/support/temp_dir.h"
@@ -105,6 +112,73 @@ TEST(StateStoreTest, CorruptStateIsAClearError) {
     EXPECT_THAT(r.status().message(), HasSubstr("/s/state.json"));
     EXPECT_THAT(r.status().message(), HasSubstr("activate the agent again"));
   }
+}
+
+// What the directory holds besides `keep`: temporary files left behind, say.
+std::vector<std::string> Others(const std::string& dir, const std::string& keep) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().filename() != keep) out.push_back(e.path().filename());
+  }
+  return out;
+}
+
+// Regression: every writer used the fixed name state.json.tmp, opened with O_TRUNC, so two
+// processes saving at once (a CLI rotate beside the daemon) could rename each other's half-written
+// file into place.
+TEST(WriteFileAtomicTest, ConcurrentWritersNeverMixTheirContent) {
+  keyhole::testing::TempDir tmp;
+  PosixFileSystem fs;
+  const std::string path = tmp.File("state.json");
+  std::atomic<bool> failed{false};
+  auto writer = [&](char c) {
+    const std::string content(256 * 1024, c);
+    for (int i = 0; i < 40; ++i) {
+      if (!fs.WriteFileAtomic(path, content, 0600).ok()) failed = true;
+    }
+  };
+  std::thread a(writer, 'a'), b(writer, 'b');
+  for (int i = 0; i < 200; ++i) {
+    auto read = fs.ReadFile(path);
+    if (!read.ok()) continue;  // not written yet
+    ASSERT_EQ(read->size(), 256u * 1024);
+    ASSERT_EQ(read->find_first_not_of(read->front()), std::string::npos) << "mixed content";
+  }
+  a.join();
+  b.join();
+  EXPECT_FALSE(failed);
+  auto last = fs.ReadFile(path);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->find_first_not_of(last->front()), std::string::npos);
+  EXPECT_TRUE(Others(tmp.path(), "state.json").empty());
+}
+
+TEST(WriteFileAtomicTest, FollowsNoPlantedLinkAndLeavesNoTemporaryFileOnFailure) {
+  keyhole::testing::TempDir tmp;
+  PosixFileSystem fs;
+  // The old fixed temporary name, planted as a link to a file elsewhere: neither followed nor truncated.
+  std::ofstream(tmp.File("victim")) << "precious";
+  ASSERT_EQ(::symlink(tmp.File("victim").c_str(), tmp.File("state.json.tmp").c_str()), 0);
+  ASSERT_TRUE(fs.WriteFileAtomic(tmp.File("state.json"), "new", 0600).ok());
+  EXPECT_EQ(*fs.ReadFile(tmp.File("victim")), "precious");
+  EXPECT_EQ(*fs.ReadFile(tmp.File("state.json")), "new");
+  struct stat st;
+  ASSERT_EQ(::lstat(tmp.File("state.json").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // The rename fails (the target is a non-empty directory): the temporary file goes too.
+  ASSERT_EQ(::mkdir(tmp.File("taken").c_str(), 0700), 0);
+  std::ofstream(tmp.File("taken/inside")) << "x";
+  Status s = fs.WriteFileAtomic(tmp.File("taken"), "content", 0600);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("rename"));
+  std::vector<std::string> left = Others(tmp.path(), "");
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"state.json", "state.json.tmp", "taken", "victim"}));
+
+  // No directory to write in: a clear error, nothing created.
+  EXPECT_FALSE(fs.WriteFileAtomic(tmp.File("missing/state.json"), "x", 0600).ok());
 }
 
 }  // namespace

@@ -6,32 +6,23 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "shared/token/token_codec.h"
 #include "tests/unit/agent/agent_fakes.h"
 
 namespace keyhole::agent {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::FakeClock;
-using testing::FakeCoordinator;
-using testing::FakeFileSystem;
+using testing::AgentFakes;
 
 struct Crash {
   std::string at;
 };
 
-class AgentTokenRotationTest : public ::testing::Test {
+// The coordinator's grace period is the default, 600 s.
+class AgentTokenRotationTest : public ::testing::Test, protected AgentFakes {
  protected:
-  void SetUp() override {
-    AgentState s;
-    s.agent_id = "ajdTestAgent";
-    s.pool_id = "0oaTestPool";
-    s.coordinator = "https://kh.test:8443";
-    s.token = coordinator_.Issue();
-    s.token_id = coordinator_.tokens[s.token].id;
-    s.token_issued = clock_.Now();
-    ASSERT_TRUE(store_.Save(s).ok());
-  }
+  void SetUp() override { ASSERT_TRUE(store_.Save(ActivatedState()).ok()); }
   AgentState Disk() {
     auto loaded = store_.Load();
     EXPECT_TRUE(loaded.ok() && loaded->has_value());
@@ -47,9 +38,6 @@ class AgentTokenRotationTest : public ::testing::Test {
     return coordinator_.Heartbeat(s.token, {}).status();
   }
 
-  FakeClock clock_;
-  FakeCoordinator coordinator_{clock_, 600s};
-  FakeFileSystem fs_;
   StateStore store_{fs_, "/var/lib/keyhole-agent"};
 };
 
@@ -153,6 +141,78 @@ TEST_F(AgentTokenRotationTest, ADeactivatedAgentIsRefusedAndKeepsItsPendingToken
   coordinator_.agent_active = true;  // reactivated by an admin
   ASSERT_TRUE(Restart().ok());
   EXPECT_FALSE(Disk().pending_token);
+}
+
+// Regression: a pending token superseded by another rotation from the same current token (a
+// second rotator, e.g. `keyhole-agent rotate` beside the daemon) got 400 "already in use" for ever
+// while the current token's grace period ran out, and the agent was locked out.
+TEST_F(AgentTokenRotationTest, ASupersededPendingTokenIsReplacedWhileTheCurrentOneWorks) {
+  AgentState s = Disk();
+  TokenRotation crash_at_send(coordinator_, store_, clock_, [](std::string_view at) {
+    if (at == "after_rotate_sent") throw Crash{};
+  });
+  EXPECT_THROW(crash_at_send.Rotate(s), Crash);
+  AgentState stale = Disk();
+  ASSERT_TRUE(stale.pending_token);
+  // Another rotation from the same current token supersedes the pending one.
+  ASSERT_TRUE(coordinator_.Rotate(stale.token, TokenCodec::Generate(TokenKind::kAgent)).ok());
+  ASSERT_FALSE(coordinator_.Accepts(*stale.pending_token));
+
+  coordinator_.calls.clear();
+  Status r = TokenRotation(coordinator_, store_, clock_).ResolvePending(stale);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(coordinator_.calls, (std::vector<std::string>{"rotate", "me", "me", "rotate"}));
+  AgentState after = Disk();
+  EXPECT_EQ(after, stale);
+  EXPECT_FALSE(after.pending_token);
+  EXPECT_NE(after.token, *s.pending_token);
+  EXPECT_EQ(after.token_id, coordinator_.tokens[after.token].id);
+  clock_.Advance(601s);  // past the old token's grace period
+  EXPECT_TRUE(coordinator_.Accepts(after.token));
+  ASSERT_TRUE(coordinator_.Heartbeat(after.token, {}).ok());
+}
+
+// Answers every rotation 400, as a coordinator would that never takes the agent's secret.
+class RefusingRotations final : public CoordinatorClient {
+ public:
+  explicit RefusingRotations(CoordinatorClient& to) : to_(to) {}
+  StatusOr<ActivationGrant> Activate(const std::string& c, const std::string& n, const HostInfo& h) override {
+    return to_.Activate(c, n, h);
+  }
+  StatusOr<AgentView> Me(const std::string& t) override { return to_.Me(t); }
+  StatusOr<AgentView> Heartbeat(const std::string& t, const HostInfo& h) override { return to_.Heartbeat(t, h); }
+  StatusOr<std::string> Rotate(const std::string&, const std::string&) override {
+    ++rotations;
+    return InvalidArgumentError("E0000001 Api validation failed: token: already in use (HTTP 400)");
+  }
+  StatusOr<AgentView> DeactivateSelf(const std::string& t) override { return to_.DeactivateSelf(t); }
+  int rotations = 0;
+
+ private:
+  CoordinatorClient& to_;
+};
+
+TEST_F(AgentTokenRotationTest, ANewPendingTokenIsDrawnOncePerAttempt) {
+  AgentState s = Disk();
+  RefusingRotations refusing(coordinator_);
+  Status r = TokenRotation(refusing, store_, clock_).Rotate(s);
+  EXPECT_EQ(r.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(refusing.rotations, 2);  // the first secret, then one new one: no loop
+  ASSERT_TRUE(s.pending_token);
+  EXPECT_EQ(Disk(), s);  // the new secret is saved, for the next attempt
+  EXPECT_TRUE(coordinator_.Accepts(s.token));
+}
+
+TEST_F(AgentTokenRotationTest, A400WithTheCurrentTokenRefusedKeepsThePendingToken) {
+  AgentState s = Disk();
+  s.pending_token = TokenCodec::Generate(TokenKind::kAgent);
+  ASSERT_TRUE(store_.Save(s).ok());
+  RefusingRotations refusing(coordinator_);
+  coordinator_.agent_active = false;  // every token refused: nothing to gain from a new secret
+  Status r = TokenRotation(refusing, store_, clock_).ResolvePending(s);
+  EXPECT_EQ(r.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(refusing.rotations, 1);
+  EXPECT_EQ(Disk(), s);
 }
 
 }  // namespace
