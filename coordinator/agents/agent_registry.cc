@@ -278,6 +278,21 @@ StatusOr<AgentRecord> AgentRegistry::SetStatus(const std::string& id, AgentStatu
   return next;
 }
 
+StatusOr<AgentRecord> AgentRegistry::DeactivateSelf(const std::string& id, TokenService& tokens) {
+  std::lock_guard w(write_mu_);
+  auto current = GetAgent(id);
+  if (!current) return NotFoundError("Resource not found: " + id + " (Agent)");
+  AgentRecord next = *current;
+  next.status = AgentStatus::kInactive;
+  next.status_changed = next.last_updated = clock_.Now();
+  if (Status s = store_.DeactivateAgentRevokingTokens(next, next.last_updated, kRevokedOwnerDeactivated); !s.ok()) {
+    return s;
+  }
+  tokens.ForgetOwner(id, kRevokedOwnerDeactivated);
+  PublishAgent(next);
+  return next;
+}
+
 Status AgentRegistry::Delete(const std::string& id, TokenService& tokens) {
   std::lock_guard w(write_mu_);
   auto current = GetAgent(id);

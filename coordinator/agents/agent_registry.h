@@ -82,6 +82,9 @@ class AgentRegistry final : public OwnerDirectory {
   std::vector<AgentRecord> AgentsOf(const std::string& pool_id) const;  // in activation order
   // kFailedPrecondition when the agent already has that status.
   StatusOr<AgentRecord> SetStatus(const std::string& id, AgentStatus status);
+  // The agent deactivating itself before it wipes its state: INACTIVE and every token of it
+  // revoked (reason OWNER_DEACTIVATED), in one transaction, so no reactivation can revive them.
+  StatusOr<AgentRecord> DeactivateSelf(const std::string& id, TokenService& tokens);
   // kFailedPrecondition unless INACTIVE. Revokes its tokens.
   Status Delete(const std::string& id, TokenService& tokens);
   // Records a heartbeat now; host, version and os are updated (and written) when they change.

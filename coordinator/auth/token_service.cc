@@ -230,20 +230,6 @@ StatusOr<TokenRecord> TokenService::Rotate(const Principal& current, std::string
   return r;
 }
 
-Status TokenService::RevokeOwner(const std::string& owner_id, std::string_view reason) {
-  std::lock_guard w(write_mu_);
-  WallTime now = clock_.Now();
-  if (Status s = store_.RevokeOwnerTokens(owner_id, now, reason); !s.ok()) return s;
-  std::unique_lock lock(mu_);
-  for (auto& [id, e] : by_id_) {
-    if (e->base.owner_id != owner_id || e->revoked.load()) continue;
-    e->base.revoked_at = now;
-    e->base.revoked_reason = std::string(reason);
-    e->revoked.store(true, std::memory_order_release);
-  }
-  return Status::Ok();
-}
-
 StatusOr<CreatedToken> TokenService::Create(OwnerKind kind, const std::string& owner_id, std::string name,
                                             std::string client_name) {
   std::lock_guard w(write_mu_);
@@ -353,14 +339,15 @@ Status TokenService::Revoke(const std::string& id, std::string_view reason) {
   return Status::Ok();
 }
 
-void TokenService::ForgetOwner(const std::string& owner_id) {
+void TokenService::ForgetOwner(const std::string& owner_id, std::string_view reason) {
   std::lock_guard w(write_mu_);
   WallTime now = clock_.Now();
   std::unique_lock lock(mu_);
   for (auto& [id, e] : by_id_) {
     if (e->base.owner_id != owner_id || e->revoked.load()) continue;
     e->base.revoked_at = now;
-    e->base.revoked_reason = std::string(kRevokedOwnerDeleted);
+    e->base.revoked_reason = std::string(reason);
+    e->predecessor_live.store(false);
     e->revoked.store(true, std::memory_order_release);
   }
 }

@@ -83,14 +83,13 @@ class TokenService {
   // ends. Idempotent for the same successor; replaces an unused earlier successor.
   StatusOr<TokenRecord> Rotate(const Principal& current, std::string_view successor_secret,
                                std::chrono::milliseconds grace);
-  // Revokes every active token of the owner (an agent that deactivated itself).
-  Status RevokeOwner(const std::string& owner_id, std::string_view reason);
   // Active tokens only: a revoked token answers NotFound, as Okta's does.
   StatusOr<TokenRecord> Get(const std::string& id) const;
   TokenPage List(const TokenQuery& query) const;
   Status Revoke(const std::string& id, std::string_view reason = kRevokedExplicitly);
-  // Mirrors in memory what Store::DeleteUser did on disk.
-  void ForgetOwner(const std::string& owner_id);
+  // Mirrors in memory a revocation of all the owner's tokens that the store already made durable
+  // (Store::DeleteUser, DeleteAgent, DeactivateAgentRevokingTokens).
+  void ForgetOwner(const std::string& owner_id, std::string_view reason = kRevokedOwnerDeleted);
   size_t CountActive(const std::string& owner_id) const;
 
   // Writes pending last-use times; returns how many tokens were written.

@@ -132,10 +132,9 @@ Response AgentsHandler::Rotate(Request& req) {
 }
 
 Response AgentsHandler::DeactivateSelf(Request& req) {
-  auto agent = registry_.SetStatus(req.principal->owner_id, AgentStatus::kInactive);
-  if (!agent.ok()) return ErrorResponse(agent.status());
   // The agent wipes its state next: its tokens could never be used again, so none stays valid.
-  if (Status s = tokens_.RevokeOwner(agent->id, kRevokedOwnerDeactivated); !s.ok()) return ErrorResponse(s);
+  auto agent = registry_.DeactivateSelf(req.principal->owner_id, tokens_);
+  if (!agent.ok()) return ErrorResponse(agent.status());
   Audit(req, event_type::kAgentDeactivate, "Deactivate agent (by itself; its tokens revoked)", *agent);
   return Response::Json(200, View(*agent, req));
 }

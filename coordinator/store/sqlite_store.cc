@@ -274,11 +274,6 @@ class SqliteStore final : public Store {
     return tx.Commit();
   }
 
-  Status RevokeOwnerTokens(const std::string& owner_id, WallTime at, std::string_view reason) override {
-    std::lock_guard lock(mu_);
-    return RevokeOwnerTokenRows(*db_, owner_id, at, reason);
-  }
-
   StatusOr<std::vector<AgentPoolRecord>> LoadAgentPools() override {
     std::lock_guard lock(mu_);
     return LoadAgentPoolRows(*db_);
@@ -323,6 +318,14 @@ class SqliteStore final : public Store {
   Status UpdateAgent(const AgentRecord& agent) override {
     std::lock_guard lock(mu_);
     return UpdateAgentRow(*db_, agent);
+  }
+  Status DeactivateAgentRevokingTokens(const AgentRecord& agent, WallTime at, std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(*db_);
+    if (!tx.status().ok()) return tx.status();
+    if (Status s = UpdateAgentRow(*db_, agent); !s.ok()) return s;
+    if (Status s = RevokeOwnerTokenRows(*db_, agent.id, at, reason); !s.ok()) return s;
+    return tx.Commit();
   }
   Status DeleteAgent(const std::string& id, WallTime at) override {
     std::lock_guard lock(mu_);

@@ -52,12 +52,13 @@ class Store {
   // unused), inserts the agent and its first token.
   virtual Status ActivateAgent(const ActivationCodeRecord& used_code, AgentRecord& agent, TokenRecord& token) = 0;
   virtual Status UpdateAgent(const AgentRecord& agent) = 0;
+  // An agent deactivating itself, in one transaction: writes `agent` (INACTIVE) and revokes every
+  // active token of it with `reason`.
+  virtual Status DeactivateAgentRevokingTokens(const AgentRecord& agent, WallTime at, std::string_view reason) = 0;
   // Deletes the agent and revokes its tokens (reason OWNER_DELETED) in one transaction.
   virtual Status DeleteAgent(const std::string& id, WallTime at) = 0;
   // Best-effort bookkeeping: last heartbeat of many agents in one transaction.
   virtual Status RecordAgentConnections(const std::vector<std::pair<std::string, int64_t>>& last_connection_ms) = 0;
-  // Revokes every active token of `owner_id` with `reason`.
-  virtual Status RevokeOwnerTokens(const std::string& owner_id, WallTime at, std::string_view reason) = 0;
 
   // System Log: appends the events in one transaction and assigns each its seq (ascending).
   virtual Status AppendLogEvents(std::vector<LogEvent>& events) = 0;

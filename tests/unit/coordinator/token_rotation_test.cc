@@ -263,13 +263,21 @@ TEST_F(TokenRotationTest, ReplacingAnUnusedSuccessorAfterAReload) {
   EXPECT_EQ(AgentTokens(false), 2u);
 }
 
-TEST_F(TokenRotationTest, RevokeOwnerRevokesEveryTokenOfTheAgent) {
+// Regression (security review): deactivation and revocation used to be two writes; a failure
+// between them left an INACTIVE agent with live tokens that a reactivation would revive.
+TEST_F(TokenRotationTest, SelfDeactivationRevokesEveryTokenOfTheAgentForGood) {
   const std::string next = TokenCodec::Generate(TokenKind::kAgent);
   ASSERT_TRUE(RotateFrom(old_secret, next).ok());
-  ASSERT_TRUE(tokens->RevokeOwner(agent_id, kRevokedOwnerDeactivated).ok());
+  auto agent = registry->DeactivateSelf(agent_id, *tokens);
+  ASSERT_TRUE(agent.ok()) << agent.status().message();
+  EXPECT_EQ(agent->status, AgentStatus::kInactive);
   EXPECT_EQ(FailureOf(old_secret), AuthFailure::kRevoked);
   EXPECT_EQ(FailureOf(next), AuthFailure::kRevoked);
+  EXPECT_EQ(Record(old_id).revoked_reason, kRevokedOwnerDeactivated);
   Reopen();
+  EXPECT_EQ(registry->GetAgent(agent_id)->status, AgentStatus::kInactive);
+  ASSERT_TRUE(registry->SetStatus(agent_id, AgentStatus::kActive).ok());  // reactivation revives nothing
+  EXPECT_EQ(FailureOf(old_secret), AuthFailure::kRevoked);
   EXPECT_EQ(FailureOf(next), AuthFailure::kRevoked);
   EXPECT_EQ(AgentTokens(false), 0u);
 }
