@@ -33,9 +33,7 @@ Status AgentRegistry::Load() {
   if (!codes.ok()) return codes.status();
   std::unique_lock lock(mu_);
   for (AgentPoolRecord& p : *pools) {
-    auto ptr = std::make_shared<const AgentPoolRecord>(std::move(p));
-    pools_[ptr->seq] = ptr;
-    pool_by_id_[ptr->id] = ptr;
+    PublishPool(std::move(p));
   }
   for (AgentRecord& a : *agents) {
     auto e = std::make_shared<AgentEntry>(std::move(a));
@@ -43,11 +41,21 @@ Status AgentRegistry::Load() {
     agent_by_id_[e->record->id] = e;
   }
   for (ActivationCodeRecord& c : *codes) {
-    auto ptr = std::make_shared<const ActivationCodeRecord>(std::move(c));
-    codes_[ptr->seq] = ptr;
-    code_by_digest_[ptr->digest] = ptr;
+    PublishCode(std::move(c));
   }
   return Status::Ok();
+}
+
+void AgentRegistry::PublishPool(AgentPoolRecord pool) {
+  auto ptr = std::make_shared<const AgentPoolRecord>(std::move(pool));
+  pools_[ptr->seq] = ptr;
+  pool_by_id_[ptr->id] = ptr;
+}
+
+void AgentRegistry::PublishCode(ActivationCodeRecord code) {
+  auto ptr = std::make_shared<const ActivationCodeRecord>(std::move(code));
+  codes_[ptr->seq] = ptr;
+  code_by_digest_[ptr->digest] = ptr;
 }
 
 // ---- pools ----
@@ -61,10 +69,8 @@ StatusOr<AgentPoolRecord> AgentRegistry::CreatePool(std::string name, AgentType 
   p.created = p.last_updated = clock_.Now();
   p.created_by = std::move(created_by);
   if (Status s = store_.InsertAgentPool(p); !s.ok()) return s;
-  auto ptr = std::make_shared<const AgentPoolRecord>(p);
   std::unique_lock lock(mu_);
-  pools_[p.seq] = ptr;
-  pool_by_id_[p.id] = ptr;
+  PublishPool(p);
   return p;
 }
 
@@ -76,10 +82,8 @@ StatusOr<AgentPoolRecord> AgentRegistry::RenamePool(const std::string& id, std::
   next.name = std::move(name);
   next.last_updated = clock_.Now();
   if (Status s = store_.UpdateAgentPool(next); !s.ok()) return s;
-  auto ptr = std::make_shared<const AgentPoolRecord>(next);
   std::unique_lock lock(mu_);
-  pools_[next.seq] = ptr;
-  pool_by_id_[next.id] = ptr;
+  PublishPool(next);
   return next;
 }
 
@@ -144,10 +148,8 @@ StatusOr<NewActivationCode> AgentRegistry::CreateCode(const std::string& pool_id
   c.created_by = std::move(created_by);
   c.expires_at = c.created + lifetime.value_or(options_.code_lifetime);
   if (Status s = store_.InsertActivationCode(c); !s.ok()) return s;
-  auto ptr = std::make_shared<const ActivationCodeRecord>(c);
   std::unique_lock lock(mu_);
-  codes_[c.seq] = ptr;
-  code_by_digest_[c.digest] = ptr;
+  PublishCode(c);
   return out;
 }
 
@@ -175,10 +177,8 @@ StatusOr<ActivationCodeRecord> AgentRegistry::RevokeCode(const std::string& pool
   ActivationCodeRecord next = *current;
   next.revoked_at = clock_.Now();
   if (Status s = store_.UpdateActivationCode(next); !s.ok()) return s;
-  auto ptr = std::make_shared<const ActivationCodeRecord>(next);
   std::unique_lock lock(mu_);
-  codes_[next.seq] = ptr;
-  code_by_digest_[next.digest] = ptr;
+  PublishCode(next);
   return next;
 }
 
@@ -221,11 +221,9 @@ StatusOr<Activation> AgentRegistry::Activate(std::string_view code, AgentInfo in
   if (s.code() == StatusCode::kFailedPrecondition) return refused;
   if (!s.ok()) return s;
   tokens.Adopt(out.token.record);
-  auto code_ptr = std::make_shared<const ActivationCodeRecord>(used);
   auto entry = std::make_shared<AgentEntry>(a);
   std::unique_lock lock(mu_);
-  codes_[used.seq] = code_ptr;
-  code_by_digest_[used.digest] = code_ptr;
+  PublishCode(used);
   agents_[a.seq] = entry;
   agent_by_id_[a.id] = entry;
   return out;

@@ -110,6 +110,9 @@ class AgentRegistry final : public OwnerDirectory {
 
   AgentRecord Snapshot(const AgentEntry& e) const;
   void PublishAgent(AgentRecord next);  // REQUIRES: write_mu_ held
+  // Insert or replace a record in both its indexes. REQUIRES: mu_ held exclusively.
+  void PublishPool(AgentPoolRecord pool);
+  void PublishCode(ActivationCodeRecord code);
 
   Store& store_;
   const Clock& clock_;
