@@ -47,11 +47,24 @@ void TokenService::Insert(TokenRecord record) {
   by_digest_[e->base.digest] = e;
 }
 
+bool TokenService::Retired(const Entry& e, WallTime now) {
+  int64_t retire = e.retire_ms.load(std::memory_order_acquire);
+  return retire != 0 && ToEpochMillis(now) >= retire;
+}
+
+bool TokenService::Dead(const Entry& e, WallTime now) { return e.revoked.load() || Retired(e, now); }
+
 TokenRecord TokenService::Snapshot(const Entry& e) const {
   TokenRecord r = e.base;
   r.expires_at = FromEpochMillis(e.expires_ms.load(std::memory_order_relaxed));
   int64_t used = e.last_used_ms.load(std::memory_order_relaxed);
   r.last_used = used ? std::optional(FromEpochMillis(used)) : std::nullopt;
+  // Past its grace period a rotated token is refused already; the store catches up at its next
+  // presentation or the minute sweep. Show it as what it is.
+  if (!r.revoked_at && Retired(e, clock_.Now())) {
+    r.revoked_at = r.retire_at;
+    r.revoked_reason = std::string(kRevokedRotated);
+  }
   return r;
 }
 
@@ -244,7 +257,7 @@ StatusOr<CreatedToken> TokenService::Create(OwnerKind kind, const std::string& o
 StatusOr<TokenRecord> TokenService::Get(const std::string& id) const {
   std::shared_lock lock(mu_);
   auto it = by_id_.find(id);
-  if (it == by_id_.end() || it->second->revoked.load()) return NotFoundError(id);
+  if (it == by_id_.end() || Dead(*it->second, clock_.Now())) return NotFoundError(id);
   return Snapshot(*it->second);
 }
 
@@ -254,10 +267,11 @@ TokenPage TokenService::List(const TokenQuery& query) const {
   auto matches = [&q](const std::string& field) {
     return field.size() >= q.size() && LowerAscii(std::string_view(field).substr(0, q.size())) == q;
   };
+  const WallTime now = clock_.Now();
   std::shared_lock lock(mu_);
   for (auto it = by_seq_.upper_bound(query.after_seq); it != by_seq_.end(); ++it) {
     const Entry& e = *it->second;
-    if (!query.include_revoked && e.revoked.load()) continue;
+    if (!query.include_revoked && Dead(e, now)) continue;
     if (query.owner_id && e.base.owner_id != *query.owner_id) continue;
     if (query.owner_kind && e.base.owner_kind != *query.owner_kind) continue;
     if (!q.empty() && !matches(e.base.name) && !matches(e.base.client_name)) continue;

@@ -105,6 +105,10 @@ class TokenService {
   using EntryPtr = std::shared_ptr<Entry>;
 
   TokenRecord Snapshot(const Entry& e) const;  // REQUIRES: mu_ held
+  // A rotated token past its grace period (refused, if not yet revoked on disk).
+  static bool Retired(const Entry& e, WallTime now);
+  // Revoked, or retired.
+  static bool Dead(const Entry& e, WallTime now);
   void Insert(TokenRecord record);             // REQUIRES: mu_ held exclusively
   // *revoked_now (if given) tells whether this call did revoke, rather than a racing one.
   Status RevokeEntry(const EntryPtr& e, std::string_view reason, bool* revoked_now = nullptr);

@@ -117,6 +117,20 @@ TEST_F(TokenRotationTest, RevokingTheOldTokenAfterItsSuccessorWasUsedLeavesTheSu
   EXPECT_TRUE(tokens->Authenticate(next).ok());
 }
 
+// Listings agree with authentication: past its grace a rotated token is gone from the active list
+// and reads ROTATED, before anything presented it or the sweep wrote it down.
+TEST_F(TokenRotationTest, ListingsShowARotatedTokenPastItsGraceAsRevoked) {
+  const std::string next = TokenCodec::Generate(TokenKind::kAgent);
+  ASSERT_TRUE(RotateFrom(old_secret, next).ok());
+  EXPECT_TRUE(tokens->Get(old_id).ok());
+  clock.Advance(kGrace + seconds(1));
+  EXPECT_EQ(tokens->Get(old_id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(AgentTokens(false), 1u);
+  TokenRecord old = Record(old_id);
+  EXPECT_EQ(old.revoked_reason, kRevokedRotated);
+  ASSERT_TRUE(old.revoked_at.has_value());
+}
+
 TEST_F(TokenRotationTest, OldTokenRetiresWhenTheGraceEndsEvenIfTheSuccessorIsNeverUsed) {
   const std::string next = TokenCodec::Generate(TokenKind::kAgent);
   ASSERT_TRUE(RotateFrom(old_secret, next).ok());
