@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "coordinator/ctl/agent_commands.h"
 #include "coordinator/ctl/log_commands.h"
 #include "coordinator/ctl/ratelimit_commands.h"
 #include "coordinator/ctl/table.h"
@@ -246,6 +247,7 @@ int RunKeyholectl(const std::vector<std::string>& args, const CtlContext& ctx) {
   AddTokenCommands(app, p);
   AddRateLimitCommands(app, p.api_action);
   AddLogCommands(app, p.api_action);
+  AddAgentCommands(app, p.api_action);
 
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 consumes from the back

@@ -1,7 +1,8 @@
 // The keyholectl command line: global options and environment (where to connect, whom to trust,
-// which token), the `users` and `tokens` subcommands, and the exit codes; `ratelimits` and `logs`
-// are wired in ratelimit_commands.h and log_commands.h. main.cc passes the real environment and
-// the cpprestsdk client; tests pass fakes. Not thread-safe: one run at a time.
+// which token), the `users` and `tokens` subcommands, and the exit codes; `ratelimits`, `logs` and
+// `pools`/`codes`/`agents` are wired in ratelimit_commands.h, log_commands.h and agent_commands.h.
+// main.cc passes the real environment and the cpprestsdk client; tests pass fakes. Not thread-safe:
+// one run at a time.
 #pragma once
 
 #include <functional>

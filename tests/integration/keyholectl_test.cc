@@ -1,6 +1,6 @@
 // The real keyholectl binary against the real coordinator serving TLS with its self-signed
-// certificate: commands (users, tokens, rate limits, the System Log and following it), output
-// forms, exit codes, and every trust option.
+// certificate: commands (users, tokens, rate limits, the System Log and following it, agent pools,
+// activation codes and agents), output forms, exit codes, and every trust option.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -15,6 +15,7 @@
 #include "shared/clock/clock.h"
 #include "shared/clock/iso8601.h"
 #include "tests/support/coordinator_process.h"
+#include "tests/support/http_client.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
@@ -313,6 +314,67 @@ TEST_F(KeyholectlTest, LogsFollowPrintsNewEventsAndExitsCleanlyOnSigterm) {
   follow.Signal(SIGTERM);
   EXPECT_EQ(follow.Wait(std::chrono::seconds(5)), 0) << follow.Stderr();
   EXPECT_EQ(follow.Stderr(), "");
+}
+
+TEST_F(KeyholectlTest, AgentPoolCodeActivationDeactivateAndDelete) {
+  RunResult created = Ctl({"pools", "create", "--name", "eu-ldap", "--type", "LDAP", "--json"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string pool = Json(created)["id"];
+  EXPECT_EQ(Json(created)["type"], "LDAP");
+  RunResult pools = Ctl({"pools", "list", "--type", "LDAP"});
+  ASSERT_EQ(pools.exit_code, 0) << pools.err;
+  EXPECT_NE(pools.out.find(pool), std::string::npos) << pools.out;
+  EXPECT_NE(pools.out.find("eu-ldap"), std::string::npos) << pools.out;
+
+  // Without --json the code is all that goes to stdout.
+  RunResult code_run = Ctl({"codes", "create", "--pool", pool, "--lifetime", "PT1H"});
+  ASSERT_EQ(code_run.exit_code, 0) << code_run.err;
+  const std::string code = code_run.out.substr(0, code_run.out.find('\n'));
+  EXPECT_EQ(code_run.out, code + "\n");
+  EXPECT_EQ(code.rfind("khc_", 0), 0u) << code;
+  EXPECT_EQ(code_run.err.find(code), std::string::npos) << code_run.err;
+
+  TestHttpClient http(coordinator_.url());
+  TestResponse activated = http.Post("/api/v1/agents/activate", "",
+                                     {{"code", code}, {"name", "dc-eu1-01"}, {"host", "dc-eu1-01.corp.example"},
+                                      {"version", "0.1.0"}});
+  ASSERT_EQ(activated.status, 200) << activated.body;
+  const std::string agent = activated.Json()["agent"].value("id", "");
+  ASSERT_FALSE(agent.empty()) << activated.body;
+
+  RunResult codes = Ctl({"codes", "list", "--pool", pool, "--json"});
+  ASSERT_EQ(codes.exit_code, 0) << codes.err;
+  ASSERT_EQ(Json(codes).size(), 1u) << codes.out;
+  EXPECT_EQ(Json(codes)[0]["status"], "USED");
+  EXPECT_EQ(Json(codes)[0]["agentId"], agent);
+
+  RunResult agents = Ctl({"agents", "list", "--pool", pool});
+  ASSERT_EQ(agents.exit_code, 0) << agents.err;
+  EXPECT_EQ(agents.out.rfind("ID ", 0), 0u) << agents.out;
+  EXPECT_NE(agents.out.find(agent), std::string::npos) << agents.out;
+  EXPECT_NE(agents.out.find("dc-eu1-01.corp.example"), std::string::npos) << agents.out;
+  RunResult shown = Ctl({"agents", "show", agent, "--json"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(Json(shown)["status"], "ACTIVE");
+
+  // An ACTIVE agent cannot be deleted, nor its pool.
+  RunResult refused = Ctl({"agents", "delete", agent});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("E0000001"), std::string::npos) << refused.err;
+  RunResult deactivated = Ctl({"agents", "deactivate", agent});
+  ASSERT_EQ(deactivated.exit_code, 0) << deactivated.err;
+  EXPECT_NE(deactivated.out.find("INACTIVE"), std::string::npos) << deactivated.out;
+  EXPECT_EQ(Ctl({"pools", "delete", pool}).exit_code, 1);
+  EXPECT_NE(last_.find("E0000001"), std::string::npos) << last_;
+  ASSERT_EQ(Ctl({"agents", "delete", agent}).exit_code, 0) << last_;
+  RunResult gone = Ctl({"agents", "show", agent});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_NE(gone.err.find("E0000007"), std::string::npos) << gone.err;
+
+  ASSERT_EQ(Ctl({"pools", "delete", pool}).exit_code, 0) << last_;
+  RunResult after = Ctl({"pools", "list", "--json"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  for (const auto& p : Json(after)) EXPECT_NE(p["id"], pool);
 }
 
 }  // namespace
