@@ -20,12 +20,7 @@
 
 namespace keyhole::ctl {
 
-// The REST client is shared with the agent (shared/rest/); keyholectl uses it under these names.
-using rest::ConnectionSettings;
-using rest::HeaderList;
-using rest::RestClient;
-using rest::RestResponse;
-
+// ConnectionSettings, RestClient and the other REST names come from api_session.h.
 enum ExitCode : int {
   kExitOk = 0,
   kExitApiError = 1,  // the coordinator answered with an error
