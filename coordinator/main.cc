@@ -24,11 +24,7 @@ int Fail(const keyhole::Status& s) {
 }
 
 void ApplyLogLevel(const std::string& level) {
-  using keyhole::LogLevel;
-  if (level == "debug") keyhole::SetLogLevel(LogLevel::kDebug);
-  else if (level == "warning" || level == "warn") keyhole::SetLogLevel(LogLevel::kWarning);
-  else if (level == "error") keyhole::SetLogLevel(LogLevel::kError);
-  else keyhole::SetLogLevel(LogLevel::kInfo);
+  keyhole::SetLogLevel(keyhole::ParseLogLevel(level).value_or(keyhole::LogLevel::kInfo));
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ int AgentDaemon::Start() {
   auto loaded = deps_.store.Load();
   if (!loaded.ok()) {
     LogError(loaded.status().message());
-    deps_.notifier.Status(StatusLine(loaded.status().message()));
+    deps_.notifier.Status(loaded.status().message());
     return kExitNotConfigured;
   }
   if (!loaded->has_value()) {
@@ -122,7 +122,6 @@ milliseconds AgentDaemon::OnSuccess(const AgentView& agent) {
                      FormatIso8601(deps_.clock.Now());
   if (!ready_) {
     ready_ = true;
-    status_line_ = line;
     deps_.notifier.Ready(line);
     LogInfo("connected to " + state_.coordinator + " as agent " + state_.agent_id +
             (agent.status.empty() ? "" : " (" + agent.status + ")"));
@@ -159,10 +158,7 @@ milliseconds AgentDaemon::OnFailure(const Status& status) {
   return delay;
 }
 
-void AgentDaemon::SetStatus(std::string line) {
-  status_line_ = std::move(line);
-  deps_.notifier.Status(status_line_);
-}
+void AgentDaemon::SetStatus(std::string line) { deps_.notifier.Status(line); }
 
 void AgentDaemon::Reload() {
   if (!deps_.reload_config) return;

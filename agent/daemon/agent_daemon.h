@@ -63,8 +63,6 @@ class AgentDaemon {
   // Applies a reloaded config; logs what changed.
   void Reload();
 
-  bool ready() const { return ready_; }
-  const std::string& status_line() const { return status_line_; }
   const AgentState& state() const { return state_; }
   const AgentConfig& config() const { return config_; }
 
@@ -84,7 +82,6 @@ class AgentDaemon {
   Backoff refused_backoff_;
   bool ready_ = false;
   bool failing_ = false;
-  std::string status_line_;
   std::chrono::microseconds watchdog_half_{0};
   MonoTime last_watchdog_{};
   MonoTime next_attempt_{};

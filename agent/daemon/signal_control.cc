@@ -38,8 +38,6 @@ bool SignalControl::TakeReloadRequest() {
   return true;
 }
 
-int SignalControl::StopSignal() const { return g_stop_signal; }
-
 void SignalControl::Sleep(std::chrono::milliseconds d) {
   if (d <= std::chrono::milliseconds::zero() || StopRequested()) return;
   struct timespec ts;

@@ -13,8 +13,6 @@ class SignalControl final : public DaemonControl {
   bool StopRequested() override;
   bool TakeReloadRequest() override;
   void Sleep(std::chrono::milliseconds d) override;
-  // The signal that requested the stop (SIGTERM or SIGINT), or 0.
-  int StopSignal() const;
 };
 
 }  // namespace keyhole::agent

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/state/state_store.h"
+#include "shared/fs/file_system.h"
 #include "shared/log/log.h"
 
 namespace keyhole::agent {
@@ -43,7 +45,8 @@ StateLock& StateLock::operator=(StateLock&& other) noexcept {
 static void RemoveStaleTemporaries(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return;
-  constexpr std::string_view kPrefix = ".state.json.tmp-";
+  const std::string prefix = AtomicWriteTempPrefix(StateStore::kFileName);
+  const std::string_view kPrefix = prefix;
   while (const dirent* entry = ::readdir(d)) {
     std::string_view name = entry->d_name;
     if (name.substr(0, kPrefix.size()) != kPrefix) continue;

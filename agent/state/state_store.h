@@ -26,7 +26,8 @@ class StateStore {
   Status CheckWritable();
   bool Exists() { return fs_.Exists(path()); }
 
-  std::string path() const { return dir_ + "/state.json"; }
+  static constexpr const char* kFileName = "state.json";
+  std::string path() const { return dir_ + "/" + kFileName; }
   const std::string& dir() const { return dir_; }
 
  private:

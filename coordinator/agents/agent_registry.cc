@@ -244,6 +244,13 @@ std::optional<AgentRecord> AgentRegistry::GetAgent(const std::string& id) const 
   return Snapshot(*it->second);
 }
 
+std::unordered_map<std::string, std::vector<AgentRecord>> AgentRegistry::AgentsByPool() const {
+  std::shared_lock lock(mu_);
+  std::unordered_map<std::string, std::vector<AgentRecord>> out;
+  for (const auto& [seq, e] : agents_) out[e->record->pool_id].push_back(Snapshot(*e));
+  return out;
+}
+
 std::vector<AgentRecord> AgentRegistry::AgentsOf(const std::string& pool_id) const {
   std::shared_lock lock(mu_);
   std::vector<AgentRecord> out;

@@ -80,6 +80,8 @@ class AgentRegistry final : public OwnerDirectory {
   // Agents.
   std::optional<AgentRecord> GetAgent(const std::string& id) const;
   std::vector<AgentRecord> AgentsOf(const std::string& pool_id) const;  // in activation order
+  // Every agent, by pool, in one pass (a page of pools would otherwise scan all agents per pool).
+  std::unordered_map<std::string, std::vector<AgentRecord>> AgentsByPool() const;
   // kFailedPrecondition when the agent already has that status.
   StatusOr<AgentRecord> SetStatus(const std::string& id, AgentStatus status);
   // The agent deactivating itself before it wipes its state: INACTIVE and every token of it

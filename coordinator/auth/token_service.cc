@@ -189,11 +189,12 @@ void TokenService::Adopt(const TokenRecord& stored) {
 
 StatusOr<TokenRecord> TokenService::Rotate(const Principal& current, std::string_view successor_secret,
                                            std::chrono::milliseconds grace) {
-  if (TokenCodec::Parse(successor_secret) != TokenKind::kAgent && TokenCodec::Parse(successor_secret) != TokenKind::kUser) {
+  const std::optional<TokenKind> kind = TokenCodec::Parse(successor_secret);
+  if (kind != TokenKind::kAgent && kind != TokenKind::kUser) {
     return InvalidArgumentError("token").AddCause("token: not a well-formed Keyhole API token");
   }
   const TokenKind expected = current.kind == OwnerKind::kUser ? TokenKind::kUser : TokenKind::kAgent;
-  if (TokenCodec::Parse(successor_secret) != expected) {
+  if (kind != expected) {
     return InvalidArgumentError("token").AddCause("token: wrong kind of token for this owner");
   }
   const TokenDigest digest = TokenCodec::Digest(successor_secret);

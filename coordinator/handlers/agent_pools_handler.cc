@@ -76,6 +76,8 @@ Response AgentPoolsHandler::List(Request& req) {
   // In creation order, at most `per_type` pools of each type per page. The page ends at the first
   // pool that would exceed its type's share, and the next page starts with it: no pool is skipped.
   std::map<AgentType, size_t> taken;
+  const auto agents = registry_.AgentsByPool();
+  const std::vector<AgentRecord> none;
   nlohmann::json body = nlohmann::json::array();
   std::optional<int64_t> next;
   int64_t last_seq = 0;
@@ -87,7 +89,8 @@ Response AgentPoolsHandler::List(Request& req) {
     }
     ++taken[p.type];
     last_seq = p.seq;
-    body.push_back(PoolView(p, registry_.AgentsOf(p.id), registry_, req.base_url));
+    auto in_pool = agents.find(p.id);
+    body.push_back(PoolView(p, in_pool == agents.end() ? none : in_pool->second, registry_, req.base_url));
   }
   Response resp = Response::Json(200, body);
   AddPageLinks(req, resp, next);

@@ -32,13 +32,15 @@ Status WriteAll(int fd, const std::string& content, const std::string& path) {
 
 }  // namespace
 
+std::string AtomicWriteTempPrefix(const std::string& file_name) { return "." + file_name + ".tmp-"; }
+
 Status PosixFileSystem::WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode) {
   // A name of its own in the target's directory (same file system, so rename is atomic): two
   // writers never share a temporary file, and nothing planted there is followed or truncated.
   const std::string dir = DirName(path);
   const auto slash = path.find_last_of('/');
-  std::string tmp = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "." +
-                    (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp-XXXXXX";
+  std::string tmp = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) +
+                    AtomicWriteTempPrefix(slash == std::string::npos ? path : path.substr(slash + 1)) + "XXXXXX";
   // mkostemp opens with O_CREAT | O_EXCL (which never follows a symbolic link) and mode 0600.
   int fd = ::mkostemp(tmp.data(), O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return ErrnoToStatus(errno, "create a temporary file for " + path);

@@ -24,6 +24,10 @@ class FileSystem {
   virtual Status MakeDirectories(const std::string& path, mode_t mode) = 0;
 };
 
+// How PosixFileSystem::WriteFileAtomic names its temporary files for `file_name` (a base name):
+// "." + file_name + ".tmp-" and six random characters, in the target's directory.
+std::string AtomicWriteTempPrefix(const std::string& file_name);
+
 class PosixFileSystem final : public FileSystem {
  public:
   Status WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode) override;

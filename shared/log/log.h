@@ -16,7 +16,6 @@ void SetLogLevel(LogLevel level);
 LogLevel CurrentLogLevel();
 // "debug", "info", "notice", "warning" (or "warn"), "error"; nullopt for anything else.
 std::optional<LogLevel> ParseLogLevel(std::string_view name);
-const char* LogLevelName(LogLevel level);  // "info", …
 
 // Where lines go instead of stderr; an empty function restores stderr. Set it before other threads
 // log (it is read without a lock); the sink must be thread-safe.
