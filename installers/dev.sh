@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Keyhole's developer entry point, on Debian 12 as root (or with sudo):
 #   installers/dev.sh run    install what is missing, build, run a coordinator on embedded defaults
-#   installers/dev.sh test   install what is missing, build, run every test (what .ci/run calls)
+#   installers/dev.sh test   install what is missing, build, run every test and a 30 s fuzz run (what .ci/run calls)
 #   installers/dev.sh deps | build
 # Idempotent: a second run installs nothing and rebuilds only what changed.
 set -euo pipefail
@@ -19,6 +19,9 @@ PACKAGES=(
   libboost-dev libboost-system-dev libssl-dev libcpprest-dev libsqlite3-dev libsystemd-dev zlib1g-dev libjemalloc-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev
+  # the fuzz targets (tests/fuzz/run.sh): clang with libFuzzer; the sanitizer and -fsanitize=fuzzer
+  # runtimes are in libclang-rt-14-dev, only a Recommends of clang-14
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev
   # the installer tests: systemd units, Debian packages, install-agent.sh
   systemd dpkg-dev fakeroot lintian file binutils adduser curl jq openssl strace procps
 )
@@ -127,6 +130,9 @@ MSG
 test_all() {
   log "running every test"
   ctest --test-dir "$BUILD" --output-on-failure -j "$(nproc)" --timeout 300
+  # The protocol decoder's fuzz target, bounded (KEYHOLE_FUZZ_SECONDS, 30 by default), in a clang
+  # build of its own next to the main one.
+  KEYHOLE_FUZZ_BUILD_DIR="${KEYHOLE_FUZZ_BUILD_DIR:-$BUILD-fuzz}" bash "$ROOT/tests/fuzz/run.sh"
 }
 
 cmd="${1:-run}"

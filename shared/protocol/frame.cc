@@ -1,0 +1,346 @@
+// The encoder half of frame.h, with Validate and the names; the decoder is in frame_decoder.cc.
+#include "shared/protocol/frame.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+#include "shared/protocol/frame_fields.h"
+
+namespace keyhole::protocol {
+namespace {
+
+// Encoding past a limit would put bytes on the wire the peer must refuse (or cannot even
+// represent, for a string over 64 KiB): a bug in the caller, so it stops here in every build.
+void RequireLimit(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "keyhole::protocol::Encode: %s\n", what);
+    std::abort();
+  }
+}
+
+// --- sizes -------------------------------------------------------------------------------
+
+size_t StringSize(const std::string& s) {
+  RequireLimit(s.size() <= kMaxString, "a string is longer than 65535 bytes");
+  return 2 + s.size();
+}
+
+size_t HeadersSize(const HeaderFields& headers) {
+  RequireLimit(headers.size() <= 0xffff, "more than 65535 header fields");
+  size_t n = 2;
+  for (const auto& [name, value] : headers) n += StringSize(name) + StringSize(value);
+  return n;
+}
+
+size_t PayloadSize(const Hello& f) {
+  RequireLimit(f.upstreams.size() <= 0xffff, "more than 65535 upstreams");
+  size_t n = 2 + 1 + 4 + 4 + 4 + StringSize(f.software) + 2;
+  for (const std::string& u : f.upstreams) n += StringSize(u);
+  return n;
+}
+size_t PayloadSize(const RequestHead& f) {
+  return StringSize(f.upstream) + StringSize(f.method) + StringSize(f.target) + HeadersSize(f.headers);
+}
+size_t PayloadSize(const ResponseHead& f) { return 2 + HeadersSize(f.headers); }
+size_t PayloadSize(const Data& f) { return f.bytes.size(); }
+size_t PayloadSize(const Reset& f) { return 4 + StringSize(f.reason); }
+size_t PayloadSize(const WindowUpdate&) { return 4; }
+size_t PayloadSize(const Ping&) { return 8; }
+size_t PayloadSize(const Pong&) { return 8; }
+size_t PayloadSize(const Close& f) { return 4 + StringSize(f.reason); }
+
+// --- encoding ----------------------------------------------------------------------------
+
+// Writes into space the caller has already sized exactly.
+class Writer {
+ public:
+  explicit Writer(char* p) : p_(p) {}
+  void U8(uint8_t v) { *p_++ = static_cast<char>(v); }
+  void U16(uint16_t v) {
+    p_[0] = static_cast<char>(v >> 8);
+    p_[1] = static_cast<char>(v);
+    p_ += 2;
+  }
+  void U32(uint32_t v) {
+    U16(static_cast<uint16_t>(v >> 16));
+    U16(static_cast<uint16_t>(v));
+  }
+  void U64(uint64_t v) {
+    U32(static_cast<uint32_t>(v >> 32));
+    U32(static_cast<uint32_t>(v));
+  }
+  void Bytes(std::string_view s) {
+    if (!s.empty()) std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void String(std::string_view s) {
+    U16(static_cast<uint16_t>(s.size()));
+    Bytes(s);
+  }
+  void Headers(const HeaderFields& headers) {
+    U16(static_cast<uint16_t>(headers.size()));
+    for (const auto& [name, value] : headers) {
+      String(name);
+      String(value);
+    }
+  }
+
+ private:
+  char* p_;
+};
+
+// Grows `out` once by the whole frame (or, without `with_payload`, by the header while reserving
+// room for the payload the caller appends) and returns a writer positioned after the header.
+Writer AppendHeader(FrameType type, uint8_t flags, uint32_t stream, size_t payload, std::string& out,
+                    bool with_payload = true) {
+  RequireLimit(payload <= kMaxPayload, "a payload is larger than kMaxPayload");
+  const size_t at = out.size();
+  if (with_payload) {
+    out.resize(at + kFrameHeaderSize + payload);
+  } else {
+    out.reserve(at + kFrameHeaderSize + payload);
+    out.resize(at + kFrameHeaderSize);
+  }
+  Writer w(out.data() + at);
+  w.U8(static_cast<uint8_t>(type));
+  w.U8(flags);
+  w.U32(stream);
+  w.U32(static_cast<uint32_t>(payload));
+  return w;
+}
+
+uint8_t EndStreamFlag(bool end_stream) { return end_stream ? kFlagEndStream : 0; }
+
+void EncodeOne(const Hello& f, std::string& out) {
+  Writer w = AppendHeader(FrameType::kHello, 0, 0, PayloadSize(f), out);
+  w.U16(f.version);
+  w.U8(static_cast<uint8_t>(f.role));
+  w.U32(f.stream_window);
+  w.U32(f.connection_window);
+  w.U32(f.max_streams);
+  w.String(f.software);
+  w.U16(static_cast<uint16_t>(f.upstreams.size()));
+  for (const std::string& u : f.upstreams) w.String(u);
+}
+
+void EncodeOne(const RequestHead& f, std::string& out) {
+  size_t size = PayloadSize(f);
+  RequireLimit(size <= kMaxHeadPayload, "a REQUEST_HEAD is larger than kMaxHeadPayload");
+  Writer w = AppendHeader(FrameType::kRequestHead, EndStreamFlag(f.end_stream), f.stream, size, out);
+  w.String(f.upstream);
+  w.String(f.method);
+  w.String(f.target);
+  w.Headers(f.headers);
+}
+
+void EncodeOne(const ResponseHead& f, std::string& out) {
+  size_t size = PayloadSize(f);
+  RequireLimit(size <= kMaxHeadPayload, "a RESPONSE_HEAD is larger than kMaxHeadPayload");
+  Writer w = AppendHeader(FrameType::kResponseHead, EndStreamFlag(f.end_stream), f.stream, size, out);
+  w.U16(f.status);
+  w.Headers(f.headers);
+}
+
+void EncodeOne(const Data& f, std::string& out) {
+  AppendDataHeader(f.stream, f.bytes.size(), f.end_stream, out);
+  out.append(f.bytes);
+}
+
+void EncodeOne(const Reset& f, std::string& out) {
+  Writer w = AppendHeader(FrameType::kReset, 0, f.stream, PayloadSize(f), out);
+  w.U32(static_cast<uint32_t>(f.code));
+  w.String(f.reason);
+}
+
+void EncodeOne(const WindowUpdate& f, std::string& out) {
+  Writer w = AppendHeader(FrameType::kWindowUpdate, 0, f.stream, 4, out);
+  w.U32(f.increment);
+}
+
+void EncodeOne(const Ping& f, std::string& out) { AppendHeader(FrameType::kPing, 0, 0, 8, out).U64(f.opaque); }
+void EncodeOne(const Pong& f, std::string& out) { AppendHeader(FrameType::kPong, 0, 0, 8, out).U64(f.opaque); }
+
+void EncodeOne(const Close& f, std::string& out) {
+  Writer w = AppendHeader(FrameType::kClose, 0, 0, PayloadSize(f), out);
+  w.U32(static_cast<uint32_t>(f.code));
+  w.String(f.reason);
+}
+
+// What Encode would abort on, as a Status: every string and count fits its field and the payload
+// its limit.
+Status CheckLimits(const Frame& frame) {
+  const std::string name(ToString(TypeOf(frame)));
+  auto too_long = [&name](const char* field) {
+    return InvalidArgumentError(name + ": " + field + " is longer than 65535 bytes");
+  };
+  auto check_headers = [&](const HeaderFields& headers) -> Status {
+    if (headers.size() > kMaxHeaderFields) {
+      return InvalidArgumentError(name + ": " + std::to_string(headers.size()) + " header fields exceed the limit of " +
+                                  std::to_string(kMaxHeaderFields));
+    }
+    for (const auto& [field, value] : headers) {
+      if (field.size() > kMaxString) return too_long("a header name");
+      if (value.size() > kMaxString) return too_long("a header value");
+    }
+    return Status::Ok();
+  };
+  Status s = std::visit(
+      [&](const auto& f) -> Status {
+        using T = std::decay_t<decltype(f)>;
+        if constexpr (std::is_same_v<T, Hello>) {
+          if (f.software.size() > kMaxString) return too_long("software");
+          if (f.upstreams.size() > 0xffff) return InvalidArgumentError(name + ": more than 65535 upstreams");
+          for (const std::string& u : f.upstreams) {
+            if (u.size() > kMaxString) return too_long("an upstream name");
+          }
+        } else if constexpr (std::is_same_v<T, RequestHead>) {
+          if (f.upstream.size() > kMaxString) return too_long("upstream");
+          if (f.method.size() > kMaxString) return too_long("method");
+          if (f.target.size() > kMaxString) return too_long("target");
+          return check_headers(f.headers);
+        } else if constexpr (std::is_same_v<T, ResponseHead>) {
+          return check_headers(f.headers);
+        } else if constexpr (std::is_same_v<T, Reset> || std::is_same_v<T, Close>) {
+          if (f.reason.size() > kMaxString) return too_long("reason");
+        }
+        return Status::Ok();
+      },
+      frame);
+  if (!s.ok()) return s;
+  const size_t payload = std::visit([](const auto& f) { return PayloadSize(f); }, frame);
+  const bool head = IsHeadType(TypeOf(frame));
+  const size_t limit = head ? kMaxHeadPayload : kMaxPayload;
+  if (payload > limit) {
+    return InvalidArgumentError(name + ": payload of " + std::to_string(payload) + " bytes exceeds the limit of " +
+                                std::to_string(limit) + (head ? " (kMaxHeadPayload)" : " (kMaxPayload)"));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void Encode(const Frame& frame, std::string& out) {
+  std::visit([&out](const auto& f) { EncodeOne(f, out); }, frame);
+}
+
+void AppendDataHeader(uint32_t stream, size_t length, bool end_stream, std::string& out) {
+  AppendHeader(FrameType::kData, EndStreamFlag(end_stream), stream, length, out, /*with_payload=*/false);
+}
+
+Status Validate(const Frame& frame) {
+  if (Status s = CheckLimits(frame); !s.ok()) return s;
+  if (const Data* data = std::get_if<Data>(&frame)) {
+    // Its payload is opaque: only the header could be wrong, and copying the bytes is not needed.
+    if (data->stream == 0) return InvalidArgumentError("DATA: stream frame on stream 0");
+    return Status::Ok();
+  }
+  std::string bytes;
+  Encode(frame, bytes);
+  std::string_view in = bytes;
+  return DecodeFrame(in).status();
+}
+
+size_t EncodedSize(const Frame& frame) {
+  return kFrameHeaderSize + std::visit([](const auto& f) { return PayloadSize(f); }, frame);
+}
+
+FrameType TypeOf(const Frame& frame) {
+  // The variant's alternatives are declared in FrameType order.
+  return static_cast<FrameType>(frame.index() + 1);
+}
+
+uint32_t StreamOf(const Frame& frame) {
+  return std::visit(
+      [](const auto& f) -> uint32_t {
+        if constexpr (requires { f.stream; }) {
+          return f.stream;
+        } else {
+          return 0;
+        }
+      },
+      frame);
+}
+
+std::string_view ToString(FrameType type) {
+  switch (type) {
+    case FrameType::kHello: return "HELLO";
+    case FrameType::kRequestHead: return "REQUEST_HEAD";
+    case FrameType::kResponseHead: return "RESPONSE_HEAD";
+    case FrameType::kData: return "DATA";
+    case FrameType::kReset: return "RESET";
+    case FrameType::kWindowUpdate: return "WINDOW_UPDATE";
+    case FrameType::kPing: return "PING";
+    case FrameType::kPong: return "PONG";
+    case FrameType::kClose: return "CLOSE";
+  }
+  return "UNKNOWN_FRAME_TYPE";
+}
+
+std::string_view ToString(ResetCode code) {
+  switch (code) {
+    case ResetCode::kCancel: return "CANCEL";
+    case ResetCode::kRefused: return "REFUSED";
+    case ResetCode::kUnknownUpstream: return "UNKNOWN_UPSTREAM";
+    case ResetCode::kUpstreamUnreachable: return "UPSTREAM_UNREACHABLE";
+    case ResetCode::kUpstreamTimeout: return "UPSTREAM_TIMEOUT";
+    case ResetCode::kUpstreamError: return "UPSTREAM_ERROR";
+    case ResetCode::kProtocolError: return "PROTOCOL_ERROR";
+    case ResetCode::kFlowControlError: return "FLOW_CONTROL_ERROR";
+    case ResetCode::kInternal: return "INTERNAL";
+  }
+  return "UNKNOWN_RESET_CODE";
+}
+
+std::string_view ToString(CloseCode code) {
+  switch (code) {
+    case CloseCode::kNormal: return "NORMAL";
+    case CloseCode::kShuttingDown: return "SHUTTING_DOWN";
+    case CloseCode::kTokenRevoked: return "TOKEN_REVOKED";
+    case CloseCode::kAgentDeactivated: return "AGENT_DEACTIVATED";
+    case CloseCode::kProtocolError: return "PROTOCOL_ERROR";
+    case CloseCode::kVersionUnsupported: return "VERSION_UNSUPPORTED";
+    case CloseCode::kReplaced: return "REPLACED";
+    case CloseCode::kIdleTimeout: return "IDLE_TIMEOUT";
+  }
+  return "UNKNOWN_CLOSE_CODE";
+}
+
+std::string ToString(const Frame& frame) {
+  std::string s(ToString(TypeOf(frame)));
+  std::visit(
+      [&s](const auto& f) {
+        using T = std::decay_t<decltype(f)>;
+        auto end = [&s](bool end_stream) {
+          if (end_stream) s += " END_STREAM";
+        };
+        if constexpr (std::is_same_v<T, Hello>) {
+          s += " v" + std::to_string(f.version) + (f.role == Role::kAgent ? " agent" : " coordinator") +
+               " software=" + EscapeForMessage(f.software) + " upstreams=" + std::to_string(f.upstreams.size());
+        } else if constexpr (std::is_same_v<T, RequestHead>) {
+          s += " stream=" + std::to_string(f.stream) + " " + EscapeForMessage(f.method) + " " +
+               EscapeForMessage(f.upstream) + EscapeForMessage(f.target);
+          end(f.end_stream);
+        } else if constexpr (std::is_same_v<T, ResponseHead>) {
+          s += " stream=" + std::to_string(f.stream) + " status=" + std::to_string(f.status);
+          end(f.end_stream);
+        } else if constexpr (std::is_same_v<T, Data>) {
+          s += " stream=" + std::to_string(f.stream) + " bytes=" + std::to_string(f.bytes.size());
+          end(f.end_stream);
+        } else if constexpr (std::is_same_v<T, Reset>) {
+          s += " stream=" + std::to_string(f.stream) + " " + std::string(ToString(f.code)) + " " +
+               EscapeForMessage(f.reason);
+        } else if constexpr (std::is_same_v<T, WindowUpdate>) {
+          s += " stream=" + std::to_string(f.stream) + " increment=" + std::to_string(f.increment);
+        } else if constexpr (std::is_same_v<T, Ping> || std::is_same_v<T, Pong>) {
+          s += " " + std::to_string(f.opaque);
+        } else if constexpr (std::is_same_v<T, Close>) {
+          s += " " + std::string(ToString(f.code)) + " " + EscapeForMessage(f.reason);
+        }
+      },
+      frame);
+  return s;
+}
+
+}  // namespace keyhole::protocol
