@@ -13,11 +13,13 @@
 #include "coordinator/handlers/logs_handler.h"
 #include "coordinator/handlers/rate_limit_exceptions_handler.h"
 #include "coordinator/handlers/rate_limits_handler.h"
+#include "coordinator/handlers/tunnel_handler.h"
 #include "coordinator/audit/request_events.h"
 #include "coordinator/handlers/users_handler.h"
 #include "coordinator/http/api_pipeline.h"
 #include "coordinator/server/http_server.h"
 #include "coordinator/server/self_signed.h"
+#include "coordinator/tunnel/tunnel_hub.h"
 #include "shared/fs/file_system.h"
 #include "shared/log/log.h"
 
@@ -167,6 +169,11 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
     }
   }
 
+  // The agents' tunnels; the server, the handlers and the sweeper share it.
+  TunnelHub hub(clock_, config.tunnel);
+  options.drain_timeout = std::max<std::chrono::seconds>(
+      options.drain_timeout, std::chrono::duration_cast<std::chrono::seconds>(config.tunnel.drain_timeout));
+
   Router router;
   RegisterHealth(router);
   system_log_->SetRetention(std::chrono::hours(24) * config.system_log_retention_days);
@@ -176,11 +183,13 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
   tokens_handler.Register(router);
   agents_->SetOptions({.code_lifetime = std::chrono::hours(config.activation_code_lifetime_hours),
                        .heartbeat_interval = std::chrono::seconds(config.agent_heartbeat_interval_seconds)});
-  AgentPoolsHandler agent_pools_handler(*agents_, *users_, system_log_.get());
+  AgentPoolsHandler agent_pools_handler(*agents_, *users_, system_log_.get(), &hub);
   agent_pools_handler.Register(router);
   AgentsHandler agents_handler(*agents_, *tokens_, *users_, system_log_.get(),
-                               std::chrono::seconds(config.rotation_grace_seconds));
+                               std::chrono::seconds(config.rotation_grace_seconds), &hub);
   agents_handler.Register(router);
+  TunnelHandler tunnel_handler(*agents_, hub);
+  tunnel_handler.Register(router);
   LogsHandler logs_handler(*system_log_, clock_);
   logs_handler.Register(router);
   RateLimitTable limits(config.rate_limits);
@@ -213,7 +222,20 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
   };
   ApiPipeline pipeline(router, *tokens_, clock_, std::move(pipeline_options));
 
-  HttpServer server(pipeline, options);
+  // Every sweep: a tunnel whose agent or token went bad closes (within the sweep interval).
+  hub.StartSweeper(
+      [this](const TunnelLink& link) -> std::optional<LinkVerdict> {
+        std::optional<OwnerInfo> owner = agents_->LookupOwner(OwnerKind::kAgent, link.agent_id);
+        if (!owner) return LinkVerdict{protocol::CloseCode::kTokenRevoked, "the agent was deleted"};
+        if (!owner->active) return LinkVerdict{protocol::CloseCode::kAgentDeactivated, "the agent was deactivated"};
+        auto token = tokens_->Get(link.token_id);
+        if (!token.ok()) return LinkVerdict{protocol::CloseCode::kTokenRevoked, "its token was revoked"};
+        if (token->expires_at < clock_.Now()) return LinkVerdict{protocol::CloseCode::kTokenRevoked, "its token expired"};
+        return std::nullopt;
+      },
+      [this](const std::string& agent_id) { (void)agents_->Heartbeat(agent_id, AgentInfo{}); });
+
+  HttpServer server(pipeline, options, &hub);
   if (Status s = server.Start(); !s.ok()) return s;
   std::thread background([this, &config, notifier] { RunBackground(config.usage_flush_interval, notifier); });
 
@@ -230,6 +252,7 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
   LogInfo("shutting down: draining connections");
   if (notifier) notifier->Stopping();
   server.Stop();
+  hub.StopSweeper();
   background.join();
   if (auto n = system_log_->Flush(/*final=*/true); !n.ok()) {
     LogError("final flush of the system log failed: " + n.status().message());

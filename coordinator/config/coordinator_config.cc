@@ -94,8 +94,48 @@ Status LoadConfigFile(const std::string& path, CoordinatorConfig& c) {
           status = InvalidArgumentError(path + ": " + name + " must be at least 1");
         }
       }
+      else if (name.rfind("tunnel.", 0) == 0) {
+        TunnelOptions& t = c.tunnel;
+        auto seconds = [&](std::chrono::milliseconds& out, unsigned min, unsigned max) {
+          unsigned v = 0;
+          num(v);
+          if (!status.ok()) return;
+          if (v < min || v > max) {
+            status = InvalidArgumentError(path + ": " + name + " must be between " + std::to_string(min) + " and " +
+                                          std::to_string(max));
+            return;
+          }
+          out = std::chrono::seconds(v);
+        };
+        auto window = [&](uint32_t& out) {
+          uint32_t v = 0;
+          num(v);
+          if (!status.ok()) return;
+          if (v < protocol::kMaxDataChunk || v > protocol::kMaxWindow) {
+            status = InvalidArgumentError(path + ": " + name + " must be between " +
+                                          std::to_string(protocol::kMaxDataChunk) + " and " +
+                                          std::to_string(protocol::kMaxWindow));
+            return;
+          }
+          out = v;
+        };
+        if (name == "tunnel.response_timeout_seconds") seconds(t.response_timeout, 1, 3600);
+        else if (name == "tunnel.ping_timeout_seconds") seconds(t.ping_timeout, 5, 3600);
+        else if (name == "tunnel.drain_timeout_seconds") seconds(t.drain_timeout, 0, 3600);
+        else if (name == "tunnel.stream_window") window(t.stream_window);
+        else if (name == "tunnel.connection_window") window(t.connection_window);
+        else if (name == "tunnel.max_streams_per_agent") {
+          num(t.max_streams_per_agent);
+          if (status.ok() && (t.max_streams_per_agent == 0 || t.max_streams_per_agent > 65536)) {
+            status = InvalidArgumentError(path + ": " + name + " must be between 1 and 65536");
+          }
+        } else unknown(name);
+      }
       else unknown(name);
     }
+  }
+  if (status.ok() && c.tunnel.connection_window < c.tunnel.stream_window) {
+    status = InvalidArgumentError(path + ": tunnel.connection_window must be at least tunnel.stream_window");
   }
   if (status.ok() && (c.rate_limit_lead_business_days > 365)) {
     status = InvalidArgumentError(path + ": ratelimits.exception_lead_business_days must be at most 365");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "coordinator/ratelimit/rate_limit_table.h"
+#include "coordinator/tunnel/tunnel_options.h"
 #include "shared/errors/status.h"
 
 namespace keyhole::coord {
@@ -28,6 +29,7 @@ struct CoordinatorConfig {
   unsigned activation_code_lifetime_hours = 24;  // default lifetime of an agent activation code
   unsigned rotation_grace_seconds = 600;         // a rotated agent token's validity after rotation, at most
   unsigned agent_heartbeat_interval_seconds = 30;  // agents silent for 3 intervals are DISRUPTED
+  TunnelOptions tunnel;  // [tunnel]
 };
 
 // Reads `path` over the defaults in `config`. Unknown keys are an error, so typos do not pass.

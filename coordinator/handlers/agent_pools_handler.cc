@@ -90,7 +90,7 @@ Response AgentPoolsHandler::List(Request& req) {
     ++taken[p.type];
     last_seq = p.seq;
     auto in_pool = agents.find(p.id);
-    body.push_back(PoolView(p, in_pool == agents.end() ? none : in_pool->second, registry_, req.base_url));
+    body.push_back(PoolView(p, in_pool == agents.end() ? none : in_pool->second, registry_, req.base_url, hub_));
   }
   Response resp = Response::Json(200, body);
   AddPageLinks(req, resp, next);
@@ -113,14 +113,14 @@ Response AgentPoolsHandler::Create(Request& req) {
   auto pool = registry_.CreatePool(std::move(*name), *type, req.principal->owner_id);
   if (!pool.ok()) return ErrorResponse(pool.status());
   Audit(req, event_type::kAgentPoolCreate, "Create agent pool", *pool);
-  return Response::Json(200, PoolView(*pool, {}, registry_, req.base_url));
+  return Response::Json(200, PoolView(*pool, {}, registry_, req.base_url, hub_));
 }
 
 Response AgentPoolsHandler::Get(Request& req) {
   if (Status s = RequireSuperAdmin(req); !s.ok()) return ErrorResponse(s);
   auto pool = registry_.GetPool(req.Param("poolId"));
   if (!pool) return ErrorResponse(PoolNotFound(req.Param("poolId")));
-  return Response::Json(200, PoolView(*pool, registry_.AgentsOf(pool->id), registry_, req.base_url));
+  return Response::Json(200, PoolView(*pool, registry_.AgentsOf(pool->id), registry_, req.base_url, hub_));
 }
 
 Response AgentPoolsHandler::Rename(Request& req) {
@@ -140,7 +140,7 @@ Response AgentPoolsHandler::Rename(Request& req) {
   auto pool = registry_.RenamePool(id, std::move(*name));
   if (!pool.ok()) return ErrorResponse(pool.status());
   Audit(req, event_type::kAgentPoolUpdate, "Rename agent pool (was " + current->name + ")", *pool);
-  return Response::Json(200, PoolView(*pool, registry_.AgentsOf(id), registry_, req.base_url));
+  return Response::Json(200, PoolView(*pool, registry_.AgentsOf(id), registry_, req.base_url, hub_));
 }
 
 Response AgentPoolsHandler::Delete(Request& req) {
@@ -173,7 +173,7 @@ Response AgentPoolsHandler::ListAgents(Request& req) {
       break;
     }
     last_seq = a.seq;
-    body.push_back(AgentView(a, &*pool, registry_, req.base_url));
+    body.push_back(AgentView(a, &*pool, registry_, req.base_url, hub_));
   }
   Response resp = Response::Json(200, body);
   AddPageLinks(req, resp, next);

@@ -7,13 +7,15 @@
 #include "coordinator/audit/system_log.h"
 #include "coordinator/auth/user_directory.h"
 #include "coordinator/http/router.h"
+#include "coordinator/tunnel/tunnel_hub.h"
 
 namespace keyhole::coord {
 
 class AgentPoolsHandler {
  public:
-  AgentPoolsHandler(AgentRegistry& registry, const UserDirectory& users, SystemLog* log)
-      : registry_(registry), users_(users), log_(log) {}
+  // `hub` (optional) adds the agents' tunnel state to the views.
+  AgentPoolsHandler(AgentRegistry& registry, const UserDirectory& users, SystemLog* log, const TunnelHub* hub = nullptr)
+      : registry_(registry), users_(users), log_(log), hub_(hub) {}
   void Register(Router& router);
 
  private:
@@ -32,6 +34,7 @@ class AgentPoolsHandler {
   AgentRegistry& registry_;
   const UserDirectory& users_;
   SystemLog* log_;
+  const TunnelHub* hub_;
 };
 
 }  // namespace keyhole::coord

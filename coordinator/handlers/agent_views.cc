@@ -5,8 +5,19 @@
 
 namespace keyhole::coord {
 
+nlohmann::json TunnelView(const std::string& agent_id, const TunnelHub* hub) {
+  std::optional<TunnelStatus> t = hub ? hub->StatusOf(agent_id) : std::nullopt;
+  if (!t) {
+    return {{"connected", false}, {"connectedSince", nullptr}, {"requestsInFlight", 0}, {"upstreams", nlohmann::json::array()}};
+  }
+  return {{"connected", true},
+          {"connectedSince", FormatIso8601(t->connected_since)},
+          {"requestsInFlight", t->in_flight},
+          {"upstreams", t->upstreams}};
+}
+
 nlohmann::json AgentView(const AgentRecord& a, const AgentPoolRecord* pool, const AgentRegistry& registry,
-                         const std::string& base_url) {
+                         const std::string& base_url, const TunnelHub* hub) {
   return {
       {"id", a.id},
       {"name", a.name},
@@ -26,6 +37,7 @@ nlohmann::json AgentView(const AgentRecord& a, const AgentPoolRecord* pool, cons
       {"activated", FormatIso8601(a.activated)},
       {"statusChanged", FormatIso8601(a.status_changed)},
       {"lastUpdated", FormatIso8601(a.last_updated)},
+      {"tunnel", TunnelView(a.id, hub)},
       {"_links",
        {{"self", HalLink(base_url + "/api/v1/agents/" + a.id, {"GET", "DELETE"})},
         {"pool", HalLink(base_url + "/api/v1/agentPools/" + a.pool_id, {"GET"})},
@@ -37,9 +49,9 @@ nlohmann::json AgentView(const AgentRecord& a, const AgentPoolRecord* pool, cons
 }
 
 nlohmann::json PoolView(const AgentPoolRecord& p, const std::vector<AgentRecord>& agents,
-                        const AgentRegistry& registry, const std::string& base_url) {
+                        const AgentRegistry& registry, const std::string& base_url, const TunnelHub* hub) {
   nlohmann::json list = nlohmann::json::array();
-  for (const AgentRecord& a : agents) list.push_back(AgentView(a, &p, registry, base_url));
+  for (const AgentRecord& a : agents) list.push_back(AgentView(a, &p, registry, base_url, hub));
   AgentRegistry::PoolHealth health = registry.HealthOf(agents);
   const std::string self = base_url + "/api/v1/agentPools/" + p.id;
   return {

@@ -49,7 +49,7 @@ void AgentsHandler::Register(Router& r) {
 
 nlohmann::json AgentsHandler::View(const AgentRecord& a, const Request& req) const {
   auto pool = registry_.GetPool(a.pool_id);
-  return AgentView(a, pool ? &*pool : nullptr, registry_, req.base_url);
+  return AgentView(a, pool ? &*pool : nullptr, registry_, req.base_url, hub_);
 }
 
 void AgentsHandler::Audit(const Request& req, const char* type, std::string message, const AgentRecord& agent,
@@ -135,6 +135,7 @@ Response AgentsHandler::DeactivateSelf(Request& req) {
   // The agent wipes its state next: its tokens could never be used again, so none stays valid.
   auto agent = registry_.DeactivateSelf(req.principal->owner_id, tokens_);
   if (!agent.ok()) return ErrorResponse(agent.status());
+  if (hub_) hub_->CloseAgent(agent->id, protocol::CloseCode::kAgentDeactivated, "the agent deactivated itself");
   Audit(req, event_type::kAgentDeactivate, "Deactivate agent (by itself; its tokens revoked)", *agent);
   return Response::Json(200, View(*agent, req));
 }
@@ -155,6 +156,8 @@ Response AgentsHandler::Lifecycle(Request& req) {
   const bool deactivate = op == "deactivate";
   auto agent = registry_.SetStatus(id, deactivate ? AgentStatus::kInactive : AgentStatus::kActive);
   if (!agent.ok()) return ErrorResponse(agent.status());
+  // The sweep would notice within its interval; closing here makes it immediate.
+  if (deactivate && hub_) hub_->CloseAgent(id, protocol::CloseCode::kAgentDeactivated, "the agent was deactivated");
   Audit(req, deactivate ? event_type::kAgentDeactivate : event_type::kAgentReactivate,
         deactivate ? "Deactivate agent" : "Reactivate agent", *agent);
   return Response::Json(200, View(*agent, req));

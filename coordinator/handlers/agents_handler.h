@@ -10,14 +10,16 @@
 #include "coordinator/auth/token_service.h"
 #include "coordinator/auth/user_directory.h"
 #include "coordinator/http/router.h"
+#include "coordinator/tunnel/tunnel_hub.h"
 
 namespace keyhole::coord {
 
 class AgentsHandler {
  public:
+  // `hub` (optional): the views show the tunnel, and deactivation closes it at once.
   AgentsHandler(AgentRegistry& registry, TokenService& tokens, const UserDirectory& users, SystemLog* log,
-                std::chrono::milliseconds rotation_grace)
-      : registry_(registry), tokens_(tokens), users_(users), log_(log), rotation_grace_(rotation_grace) {}
+                std::chrono::milliseconds rotation_grace, TunnelHub* hub = nullptr)
+      : registry_(registry), tokens_(tokens), users_(users), log_(log), rotation_grace_(rotation_grace), hub_(hub) {}
   void Register(Router& router);
 
  private:
@@ -39,6 +41,7 @@ class AgentsHandler {
   const UserDirectory& users_;
   SystemLog* log_;
   const std::chrono::milliseconds rotation_grace_;
+  TunnelHub* hub_;
 };
 
 }  // namespace keyhole::coord

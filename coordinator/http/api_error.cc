@@ -84,4 +84,36 @@ Response UnsupportedMediaType() {
 
 Response InvalidToken() { return OktaError(401, "E0000011", "Invalid token provided"); }
 
+Response TunnelNoAgent(const std::string& pool_id, const std::string& upstream) {
+  return OktaError(502, "KH0000004", "No connected agent of the pool offers the upstream.",
+                   {"pool: " + pool_id + " has no connected agent offering upstream " + upstream});
+}
+
+Response TunnelUpstreamUnreachable(const std::string& upstream, const std::string& why) {
+  return OktaError(502, "KH0000005", "The agent could not reach the upstream.",
+                   {"upstream: " + upstream + (why.empty() ? "" : ": " + why)});
+}
+
+Response TunnelFailed(const std::string& why) {
+  return OktaError(502, "KH0000006", "The tunnel to the agent failed.", {"tunnel: " + why});
+}
+
+Response TunnelTimeout(const std::string& upstream, const std::string& why) {
+  return OktaError(504, "KH0000007", "The upstream did not answer in time.",
+                   {"upstream: " + upstream + (why.empty() ? "" : ": " + why)});
+}
+
+Response TunnelShuttingDown() {
+  Response r = OktaError(503, "KH0000008", "The coordinator is shutting down; retry later.");
+  r.AddHeader("Retry-After", "1");
+  return r;
+}
+
+Response TunnelBusy(const std::string& pool_id) {
+  Response r = OktaError(503, "KH0000009", "Every agent of the pool is at its limit of concurrent requests.",
+                         {"pool: " + pool_id});
+  r.AddHeader("Retry-After", "1");
+  return r;
+}
+
 }  // namespace keyhole::coord

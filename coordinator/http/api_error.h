@@ -32,4 +32,12 @@ Response PayloadTooLarge(size_t limit_bytes);   // 413 KH0000001 (Keyhole's own 
 Response UnsupportedMediaType();                // 415 KH0000002 (Keyhole's own code)
 Response InvalidToken();                        // 401 E0000011
 
+// The tunnel's answers (Keyhole's own codes; docs/API.md).
+Response TunnelNoAgent(const std::string& pool_id, const std::string& upstream);  // 502 KH0000004
+Response TunnelUpstreamUnreachable(const std::string& upstream, const std::string& why);  // 502 KH0000005
+Response TunnelFailed(const std::string& why);                                 // 502 KH0000006
+Response TunnelTimeout(const std::string& upstream, const std::string& why);   // 504 KH0000007
+Response TunnelShuttingDown();                                                // 503 KH0000008
+Response TunnelBusy(const std::string& pool_id);                              // 503 KH0000009
+
 }  // namespace keyhole::coord

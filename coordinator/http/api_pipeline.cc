@@ -76,6 +76,11 @@ Response ApiPipeline::Finish(Response resp, const std::string& request_id) const
   return resp;
 }
 
+StreamKind ApiPipeline::StreamKindOf(std::string_view method, std::string_view target) const {
+  RouteMatch match = router_.Match(method, target.substr(0, target.find('?')));
+  return match.route ? match.route->stream : StreamKind::kNone;
+}
+
 Response ApiPipeline::Handle(Request& req) const {
   req.request_id = NewRequestId();
   std::optional<WindowDecision> rate;
@@ -177,9 +182,11 @@ Response ApiPipeline::Dispatch(Request& req, std::optional<WindowDecision>* rate
       return ErrorResponse(PermissionDeniedError(agent_route ? "an agent's own endpoint" : "not for agent tokens"));
     }
   }
-  if (!AcceptsJson(req.Header("Accept"))) return NotAcceptable();
+  // A tunnel carries whatever the upstream speaks.
+  const bool streaming = route && route->stream != StreamKind::kNone;
+  if (!streaming && !AcceptsJson(req.Header("Accept"))) return NotAcceptable();
   if (!match.handler) return match.path_known ? MethodNotAllowed(match.allow) : NotFoundRoute();
-  if (!req.body.empty() && !IsJsonContentType(req.Header("Content-Type"))) return UnsupportedMediaType();
+  if (!streaming && !req.body.empty() && !IsJsonContentType(req.Header("Content-Type"))) return UnsupportedMediaType();
   req.params = std::move(match.params);
   Response resp = (*match.handler)(req);
   if (req.method == "HEAD") resp.body.clear();

@@ -43,6 +43,11 @@ class ApiPipeline {
 
   Response Handle(Request& req) const;
 
+  // For the server, once a request's head is read: the streaming route it addresses, if any.
+  // For such a route the server calls Handle() with the head only (no body read yet); the Accept
+  // and media-type checks do not apply; a Response with status kStreamProceed means: stream it.
+  StreamKind StreamKindOf(std::string_view method, std::string_view target) const;
+
   // For the server: a response for a request that never reached Handle() (too large, bad head).
   Response Finish(Response resp, const std::string& request_id) const;
   std::string NewRequestId() const;

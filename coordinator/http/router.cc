@@ -16,6 +16,8 @@ struct Router::Node {
   std::unordered_map<std::string, std::unique_ptr<Node>, TransparentHash, std::equal_to<>> literal;
   std::unique_ptr<Node> param;
   std::string param_name;
+  std::unique_ptr<Node> catch_all;  // "{name...}": the rest of the path
+  std::string catch_all_name;
   std::map<std::string, std::pair<Handler, size_t>, std::less<>> methods;  // → handler, route id; ordered for Allow
 };
 
@@ -37,6 +39,15 @@ std::vector<std::string_view> Segments(std::string_view path) {
   return out;
 }
 
+bool IsParam(std::string_view seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+
+// "{path...}" → "path"; anything else → empty.
+std::string_view CatchAllName(std::string_view seg) {
+  constexpr std::string_view kDots = "...}";
+  if (!IsParam(seg) || seg.size() <= kDots.size() + 1 || seg.substr(seg.size() - kDots.size()) != kDots) return {};
+  return seg.substr(1, seg.size() - 1 - kDots.size());
+}
+
 }  // namespace
 
 Router::Router() : root_(std::make_unique<Node>()) {}
@@ -44,8 +55,18 @@ Router::~Router() = default;
 
 void Router::Add(std::string method, std::string_view pattern, Handler handler, RouteOptions options) {
   Node* node = root_.get();
+  std::string shown;  // the pattern as rate limits and logs name it
   for (std::string_view seg : Segments(pattern)) {
-    if (seg.size() > 2 && seg.front() == '{' && seg.back() == '}') {
+    shown += '/';
+    if (std::string_view name = CatchAllName(seg); !name.empty()) {
+      if (!node->catch_all) node->catch_all = std::make_unique<Node>();
+      node->catch_all_name = std::string(name);
+      node = node->catch_all.get();
+      shown += "{" + std::string(name) + "}";
+      break;  // REQUIRES: the catch-all is the last segment
+    }
+    shown += seg;
+    if (IsParam(seg)) {
       if (!node->param) node->param = std::make_unique<Node>();
       node->param_name = std::string(seg.substr(1, seg.size() - 2));
       node = node->param.get();
@@ -55,34 +76,65 @@ void Router::Add(std::string method, std::string_view pattern, Handler handler, 
       node = child.get();
     }
   }
-  routes_.push_back(Route{method, std::string(pattern), options.is_public, options.unthrottled, options.agent});
+  if (shown.empty()) shown = "/";
+  routes_.push_back(Route{method, shown, options.is_public, options.unthrottled, options.agent, options.stream});
   node->methods[std::move(method)] = {std::move(handler), routes_.size() - 1};
 }
 
 namespace {
 
-// Depth-first: a literal segment is tried before a parameter, and the search backtracks, so
-// "GET /users/me" (literal) and "POST /users/{userId}" both match their own requests. The first
-// node that completes the path is remembered for a 405 if no node has the method.
+struct RawParam {
+  const std::string* name;
+  std::string_view value;
+  bool raw;  // a catch-all: not percent-decoded
+};
+
 template <class Node>
-const Node* Walk(const Node* node, const std::vector<std::string_view>& segs, size_t i, std::string_view method,
-                 std::vector<std::pair<const Node*, std::string_view>>& params, const Node** path_only,
-                 std::vector<std::pair<const Node*, std::string_view>>* path_only_params) {
-  if (i == segs.size()) {
-    if (node->methods.empty()) return nullptr;
-    if (node->methods.find(method) != node->methods.end() || (method == "HEAD" && node->methods.count("GET"))) return node;
+bool HasMethod(const Node* node, std::string_view method) {
+  return node->methods.find(method) != node->methods.end() || (method == "HEAD" && node->methods.count("GET"));
+}
+
+// Depth-first: a literal segment is tried before a parameter, a parameter before a catch-all, and
+// the search backtracks, so "GET /users/me" (literal) and "POST /users/{userId}" both match their
+// own requests. The first node that completes the path is remembered for a 405 if no node has the
+// method. A path with a trailing slash completes only through a catch-all.
+template <class Node>
+const Node* Walk(const Node* node, std::string_view path, bool trailing_slash, const std::vector<std::string_view>& segs,
+                 size_t i, std::string_view method, std::vector<RawParam>& params, const Node** path_only,
+                 std::vector<RawParam>* path_only_params) {
+  auto complete = [&](const Node* n) -> const Node* {
+    if (n->methods.empty()) return nullptr;
+    if (HasMethod(n, method)) return n;
     if (!*path_only) {
-      *path_only = node;
+      *path_only = n;
       *path_only_params = params;
     }
     return nullptr;
+  };
+  if (i == segs.size() && !trailing_slash) {
+    if (const Node* found = complete(node)) return found;
   }
-  if (auto it = node->literal.find(segs[i]); it != node->literal.end()) {
-    if (const Node* found = Walk(it->second.get(), segs, i + 1, method, params, path_only, path_only_params)) return found;
+  if (i < segs.size()) {
+    if (auto it = node->literal.find(segs[i]); it != node->literal.end()) {
+      if (const Node* found = Walk(it->second.get(), path, trailing_slash, segs, i + 1, method, params, path_only,
+                                   path_only_params)) {
+        return found;
+      }
+    }
+    if (node->param) {
+      params.push_back({&node->param_name, segs[i], false});
+      if (const Node* found = Walk(node->param.get(), path, trailing_slash, segs, i + 1, method, params, path_only,
+                                   path_only_params)) {
+        return found;
+      }
+      params.pop_back();
+    }
   }
-  if (node->param) {
-    params.emplace_back(node, segs[i]);
-    if (const Node* found = Walk(node->param.get(), segs, i + 1, method, params, path_only, path_only_params)) return found;
+  if (node->catch_all) {
+    std::string_view rest;
+    if (i < segs.size()) rest = path.substr(static_cast<size_t>(segs[i].data() - path.data()));
+    params.push_back({&node->catch_all_name, rest, true});
+    if (const Node* found = complete(node->catch_all.get())) return found;
     params.pop_back();
   }
   return nullptr;
@@ -92,17 +144,22 @@ const Node* Walk(const Node* node, const std::vector<std::string_view>& segs, si
 
 RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   RouteMatch match;
-  // A trailing slash is not the same resource; Okta answers 404 for it too.
-  if (path.empty() || (path.size() > 1 && path.back() == '/')) return match;
+  // A trailing slash is not the same resource; Okta answers 404 for it too (catch-alls aside).
+  if (path.empty()) return match;
+  const bool trailing_slash = path.size() > 1 && path.back() == '/';
   const std::vector<std::string_view> segs = Segments(path);
-  std::vector<std::pair<const Node*, std::string_view>> params, path_only_params;
+  std::vector<RawParam> params, path_only_params;
   const Node* path_only = nullptr;
-  const Node* node = Walk(root_.get(), segs, 0, method, params, &path_only, &path_only_params);
-  auto decode = [&match](const std::vector<std::pair<const Node*, std::string_view>>& raw) {
-    for (const auto& [owner, value] : raw) {
-      auto decoded = PercentDecode(value, /*plus_is_space=*/false);
+  const Node* node = Walk(root_.get(), path, trailing_slash, segs, 0, method, params, &path_only, &path_only_params);
+  auto decode = [&match](const std::vector<RawParam>& raw) {
+    for (const RawParam& p : raw) {
+      if (p.raw) {
+        match.params[*p.name] = std::string(p.value);
+        continue;
+      }
+      auto decoded = PercentDecode(p.value, /*plus_is_space=*/false);
       if (!decoded) return false;
-      match.params[owner->param_name] = std::move(*decoded);
+      match.params[*p.name] = std::move(*decoded);
     }
     return true;
   };

@@ -1,6 +1,9 @@
 // Router: maps (method, path) to a handler by path templates such as
 // "/api/v1/users/{userId}/lifecycle/{op}". Literal segments win over parameters, so
-// "/api/v1/api-tokens/current" is matched ahead of "/api/v1/api-tokens/{apiTokenId}".
+// "/api/v1/api-tokens/current" is matched ahead of "/api/v1/api-tokens/{apiTokenId}". A last
+// segment "{name...}" is a catch-all: it takes the rest of the path (zero or more segments, a
+// trailing slash included) undecoded, as the tunnel forwards it; the route's pattern records it
+// as "{name}" (so rate limits name it "…/{path}").
 // Built once at start-up, then read-only: safe to share between threads.
 #pragma once
 
@@ -17,6 +20,11 @@ namespace keyhole::coord {
 
 using Handler = std::function<Response(Request&)>;
 
+// Routes whose body is not read up front: the server runs the pipeline on the request head, and
+// when the handler answers kStreamProceed it hands the connection to the tunnel.
+enum class StreamKind { kNone, kTunnel, kAgentLink };
+inline constexpr int kStreamProceed = 0;  // a handler's Response::status for "go ahead, stream"
+
 // One registered route. Its index in Router::routes() is its id (rate limits count by it).
 struct Route {
   std::string method;
@@ -24,6 +32,7 @@ struct Route {
   bool is_public = false;    // served without a token (health, agent activation)
   bool unthrottled = false;  // public and exempt from the per-IP limit (health probes)
   bool agent = false;        // for agent tokens only; every other route refuses them (least privilege)
+  StreamKind stream = StreamKind::kNone;
 };
 
 struct RouteMatch {
@@ -39,6 +48,7 @@ struct RouteOptions {
   bool is_public = false;
   bool unthrottled = false;
   bool agent = false;
+  StreamKind stream = StreamKind::kNone;
 };
 
 class Router {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <charconv>
 #include <cstring>
+#include <limits>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/ssl.hpp>
@@ -17,6 +18,7 @@
 
 #include "coordinator/http/api_error.h"
 #include "coordinator/http/api_pipeline.h"
+#include "coordinator/tunnel/tunnel_endpoints.h"
 #include "shared/log/log.h"
 
 namespace keyhole::coord {
@@ -53,6 +55,7 @@ struct Shared {
   ApiPipeline& pipeline;
   const ServerOptions& options;
   ssl::context* tls;  // null for plain HTTP
+  TunnelHub* tunnel;  // null: no streaming routes
   std::atomic<size_t> connections{0};
 };
 
@@ -108,7 +111,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (draining_ || worker_.stopping) return DoClose();
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(shared_.options.header_limit));
-    parser_->body_limit(shared_.options.body_limit);
+    // The body limit is set once the head shows whether this is a streaming route (no limit);
+    // Beast would otherwise refuse a large Content-Length while parsing the head.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: Beast 1.74 compares it wrongly
     idle_ = true;
     beast::get_lowest_layer(stream_).expires_after(requests_ == 0 ? shared_.options.request_timeout
                                                                    : shared_.options.idle_timeout);
@@ -120,6 +125,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     idle_ = false;
     if (ec) return OnReadError(ec);
     auto& req = parser_->get();
+    if (shared_.tunnel) {
+      const auto method = req.method_string();
+      const auto target = req.target();
+      StreamKind kind = shared_.pipeline.StreamKindOf(std::string_view(method.data(), method.size()),
+                                                      std::string_view(target.data(), target.size()));
+      if (kind != StreamKind::kNone) return OnStreamingHead(kind);
+    }
+    parser_->body_limit(shared_.options.body_limit);
     if (auto cl = parser_->content_length(); cl && *cl > shared_.options.body_limit) {
       return Reject(PayloadTooLarge(shared_.options.body_limit));
     }
@@ -180,6 +193,55 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     keep_alive_ = msg.keep_alive() && !draining_ && !worker_.stopping;
     Response resp = shared_.pipeline.Handle(req);
     Send(std::move(resp), msg.version());
+  }
+
+  // A streaming route: the pipeline judges the head alone; then the tunnel takes over, for one
+  // exchange (the connection comes back after it) or for good (an agent's WebSocket).
+  void OnStreamingHead(StreamKind kind) {
+    ++requests_;
+    auto& msg = parser_->get();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    req.headers.reserve(16);
+    for (const auto& field : msg) req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    req.peer_ip = peer_ip_;
+    req.tls = kTls;
+    keep_alive_ = msg.keep_alive() && !draining_ && !worker_.stopping;
+    const unsigned version = msg.version();
+    const bool has_body = msg.chunked() || parser_->content_length().value_or(0) > 0;
+    Response resp = shared_.pipeline.Handle(req);
+    if (resp.status != kStreamProceed) {
+      if (has_body) {
+        // Its body is still on the wire: answer, then close (lingering, as for a 413).
+        keep_alive_ = false;
+        linger_ = true;
+      }
+      return Send(std::move(resp), version);
+    }
+    if (kind == StreamKind::kAgentLink) {
+      beast::get_lowest_layer(stream_).expires_never();
+      StartAgentLink(std::move(stream_), parser_->release(), req, *shared_.tunnel);
+      return;  // the connection is the agent link's now; this session ends
+    }
+    exchange_version_ = version;
+    exchange_request_id_ = req.request_id;
+    exchange_rate_limit_ = resp.rate_limit;
+    ExchangeSettings settings{shared_.options.request_timeout, keep_alive_};
+    StartTunnelExchange(stream_, buffer_, *parser_, std::move(req), *shared_.tunnel, settings,
+                        std::shared_ptr<void>(this->shared_from_this()),
+                        [this](std::optional<Response> error, bool keep_alive) { OnExchangeDone(std::move(error), keep_alive); });
+  }
+
+  void OnExchangeDone(std::optional<Response> error, bool keep_alive) {
+    keep_alive_ = keep_alive_ && keep_alive;
+    if (error) {
+      if (!keep_alive_) linger_ = true;
+      error->rate_limit = exchange_rate_limit_;
+      return Send(shared_.pipeline.Finish(std::move(*error), exchange_request_id_), exchange_version_);
+    }
+    if (keep_alive_) return DoRead();
+    DoClose();
   }
 
   // The response goes out as one contiguous buffer, serialized here: Beast's field-by-field
@@ -297,12 +359,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool idle_ = false;
   bool draining_ = false;
   uint64_t requests_ = 0;
+  unsigned exchange_version_ = 11;
+  std::string exchange_request_id_;
+  std::optional<RateLimitHeaders> exchange_rate_limit_;
 };
 
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(ApiPipeline& p, ServerOptions o) : options(std::move(o)), shared{p, options, nullptr, {}} {}
+  Impl(ApiPipeline& p, ServerOptions o, TunnelHub* t) : options(std::move(o)), shared{p, options, nullptr, t, {}} {}
 
   void Accept(Worker& w) {
     w.acceptor->async_accept(w.ioc, [this, &w](beast::error_code ec, tcp::socket socket) { OnAccept(w, ec, std::move(socket)); });
@@ -345,8 +410,8 @@ struct HttpServer::Impl {
   bool stopped = false;
 };
 
-HttpServer::HttpServer(ApiPipeline& pipeline, ServerOptions options)
-    : impl_(std::make_unique<Impl>(pipeline, std::move(options))) {}
+HttpServer::HttpServer(ApiPipeline& pipeline, ServerOptions options, TunnelHub* tunnel)
+    : impl_(std::make_unique<Impl>(pipeline, std::move(options), tunnel)) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -363,6 +428,8 @@ Status HttpServer::Start() {
     // the server's order wins; no renegotiation a client could use to burn our CPU.
     SSL_CTX_set_cipher_list(m.tls->native_handle(), "ECDHE+AESGCM:ECDHE+CHACHA20");
     SSL_CTX_set_options(m.tls->native_handle(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    // Thousands of idle agent connections: no TLS record buffers while a connection is idle.
+    SSL_CTX_set_mode(m.tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     beast::error_code ec;
     m.tls->use_certificate_chain_file(m.options.tls_cert_file, ec);
     if (ec) return InvalidArgumentError("TLS certificate " + m.options.tls_cert_file + ": " + ec.message());
@@ -420,6 +487,8 @@ void HttpServer::Stop() {
   Impl& m = *impl_;
   if (m.stopped) return;
   m.stopped = true;
+  TunnelHub* tunnel = m.shared.tunnel;
+  if (tunnel) tunnel->BeginShutdown();  // new tunnel requests get 503 from now on
   for (auto& w : m.workers) {
     Worker* worker = w.get();
     asio::post(worker->ioc, [worker] {
@@ -431,6 +500,15 @@ void HttpServer::Stop() {
     });
   }
   auto deadline = std::chrono::steady_clock::now() + m.options.drain_timeout;
+  if (tunnel) {
+    // Requests in the tunnels finish first (bounded); then the agents hear why we go away.
+    while (tunnel->InFlight() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    tunnel->CloseAll(protocol::CloseCode::kShuttingDown, "the coordinator is shutting down");
+    // Room for the CLOSE frames and the WebSocket closing handshakes.
+    deadline = std::max(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2));
+  }
   for (auto& w : m.workers) {
     // A worker whose thread never started (Start failed part-way) has nothing to drain.
     while (w->thread.joinable() && !w->ioc.stopped() && std::chrono::steady_clock::now() < deadline) {

@@ -2,7 +2,8 @@
 // One io_context per worker thread, each with its own SO_REUSEPORT acceptor and no strands:
 // a connection lives on one thread from accept to close. Every request is bounded (header and
 // body limits, read deadlines, a connection cap) and handed to the ApiPipeline as a Keyhole
-// Request; nothing Beast-specific leaves this module.
+// Request; nothing Beast-specific leaves this module. Streaming routes (router.h StreamKind) are
+// checked by the pipeline on their head alone and then handed to the tunnel (tunnel_endpoints.h).
 // Start() and Stop() are called from one controlling thread.
 #pragma once
 
@@ -16,6 +17,7 @@
 namespace keyhole::coord {
 
 class ApiPipeline;
+class TunnelHub;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -34,7 +36,8 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(ApiPipeline& pipeline, ServerOptions options);
+  // `tunnel` (optional, not owned) serves the streaming routes; without it they are not served.
+  HttpServer(ApiPipeline& pipeline, ServerOptions options, TunnelHub* tunnel = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -42,8 +45,9 @@ class HttpServer {
   // Binds, listens and starts the worker threads. On success port() is the bound port.
   Status Start();
   uint16_t port() const;
-  // Stops accepting, closes idle connections, lets requests in flight finish (up to
-  // drain_timeout), then joins the workers. Idempotent.
+  // Stops accepting and taking tunnel requests, closes idle connections, lets requests in
+  // flight finish (up to drain_timeout), closes the agents' tunnels (kShuttingDown), then joins
+  // the workers. Idempotent.
   void Stop();
 
  private:

@@ -1,0 +1,565 @@
+// AgentLink<Stream>: the Beast WebSocket session of one agent's tunnel (agent_link.h). Lives on
+// the worker thread that accepted it; every public entry point posts to that thread, so the
+// session's state needs no lock. Writes go through a bounded queue of WebSocket messages, and
+// frames queued while a write is in flight are batched into the next message.
+#include "coordinator/tunnel/agent_link.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
+#include "coordinator/tunnel/tunnel_endpoints.h"
+#include "shared/log/log.h"
+#include "shared/protocol/flow_window.h"
+
+#ifndef KEYHOLE_VERSION
+#define KEYHOLE_VERSION "dev"
+#endif
+
+namespace keyhole::coord {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using protocol::CloseCode;
+using protocol::ResetCode;
+
+// Link-thread state of one stream, but for `sink` and `sink_executor` (set at creation).
+struct LinkStream {
+  std::shared_ptr<StreamSink> sink;
+  asio::any_io_executor sink_executor;
+  uint32_t id = 0;          // 0 until opened
+  bool gone = false;        // removed from the link (ended, reset, cancelled or lost)
+  bool local_end = false;   // END_STREAM sent
+  bool remote_end = false;  // END_STREAM received
+  protocol::SendWindow send{0};
+  protocol::ReceiveWindow recv{0};
+  std::string parked;       // request body waiting for connection credit
+  bool parked_end = false;
+
+  // Response body on its way to the sink: bytes that arrive while a delivery is already posted
+  // join it, so a burst of small DATA frames costs one cross-thread hand-off, not one each.
+  std::mutex inbox_mu;
+  std::string inbox;          // GUARDED_BY(inbox_mu)
+  bool inbox_end = false;     // GUARDED_BY(inbox_mu)
+  bool inbox_posted = false;  // GUARDED_BY(inbox_mu)
+};
+
+namespace {
+
+constexpr size_t kBatchLimit = 512 << 10;  // one WebSocket message holds at most this much
+constexpr size_t kQueueLimit = 32 << 20;   // a peer that lets this much pile up is closed
+constexpr size_t kIdleReadBuffer = 2 << 10;
+constexpr size_t kBusyReadBuffer = 2 * protocol::kMaxPayload;
+
+bool IsHarmless(const beast::error_code& ec) {
+  return ec == asio::error::operation_aborted || ec == websocket::error::closed || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated ||
+         ec == beast::error::timeout || ec == asio::error::broken_pipe;
+}
+
+int64_t MonoMillis(const Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.Monotonic().time_since_epoch()).count();
+}
+
+template <class Stream>
+class AgentLink final : public AgentLinkBase, public std::enable_shared_from_this<AgentLink<Stream>> {
+ public:
+  AgentLink(Stream stream, TunnelHub& hub)
+      : ws_(std::move(stream)), hub_(hub), options_(hub.options()), conn_recv_(options_.connection_window) {}
+
+  void Start(http::request<http::string_body> upgrade) {
+    // The WebSocket layer's own timeouts replace the TCP stream's.
+    beast::get_lowest_layer(ws_).expires_never();
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = std::chrono::seconds(10);
+    // Our own idle rule (the hub's sweep, with a CLOSE frame) comes first; this is the backstop.
+    timeouts.idle_timeout = options_.ping_timeout * 2;
+    timeouts.keep_alive_pings = false;
+    ws_.set_option(timeouts);
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+      res.set(http::field::server, "Keyhole");
+      res.set(http::field::sec_websocket_protocol, protocol::kWebSocketSubprotocol);
+    }));
+    ws_.binary(true);
+    ws_.auto_fragment(false);
+    // Only masking, compression and fragmenting use Beast's write buffer; we do none of them.
+    ws_.write_buffer_bytes(512);
+    // A message holds whole frames, the largest kMaxPayload; room for a batch of small ones too.
+    ws_.read_message_max(2 * (protocol::kMaxPayload + protocol::kFrameHeaderSize));
+    last_frame_ms.store(MonoMillis(hub_.clock()));
+    upgrade_ = std::make_unique<http::request<http::string_body>>(std::move(upgrade));
+    ws_.async_accept(*upgrade_, beast::bind_front_handler(&AgentLink::OnAccept, this->shared_from_this()));
+  }
+
+  // AgentLinkBase, from any thread.
+  std::shared_ptr<LinkStream> Open(std::shared_ptr<StreamSink> sink, asio::any_io_executor sink_executor,
+                                   protocol::RequestHead head) override {
+    auto s = std::make_shared<LinkStream>();
+    s->sink = std::move(sink);
+    s->sink_executor = std::move(sink_executor);
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), s, head = std::move(head)]() mutable {
+      self->DoOpen(s, std::move(head));
+    });
+    return s;
+  }
+  void SendData(const std::shared_ptr<LinkStream>& s, std::string bytes, bool end_stream) override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), s, bytes = std::move(bytes), end_stream]() mutable {
+      self->DoSendData(s, std::move(bytes), end_stream);
+    });
+  }
+  void Consumed(const std::shared_ptr<LinkStream>& s, size_t n) override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), s, n] { self->DoConsumed(s, n); });
+  }
+  void Cancel(const std::shared_ptr<LinkStream>& s) override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), s] { self->DoCancel(s); });
+  }
+  // TunnelLink, from any thread.
+  void Close(CloseCode code, std::string reason) override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason = std::move(reason)]() mutable {
+      self->DoClose(code, std::move(reason));
+    });
+  }
+  void Drain(CloseCode code, std::string reason) override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason = std::move(reason)]() mutable {
+      self->DoDrain(code, std::move(reason));
+    });
+  }
+
+ private:
+  void OnAccept(beast::error_code ec) {
+    upgrade_.reset();
+    if (ec) return Fail(ec, "websocket accept");
+    accepted_ = true;
+    // The agent speaks first; a connection that never says HELLO does not hold a slot for long.
+    timer_.emplace(ws_.get_executor());
+    timer_->expires_after(options_.hello_timeout);
+    timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (!ec && !self->hello_done_) self->DoClose(CloseCode::kProtocolError, "no HELLO in time");
+    });
+    DoRead();
+  }
+
+  void DoRead() {
+    ws_.async_read(rd_, beast::bind_front_handler(&AgentLink::OnRead, this->shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, size_t) {
+    if (ec) return Lost(ec, "read");
+    last_frame_ms.store(MonoMillis(hub_.clock()), std::memory_order_relaxed);
+    if (!closing_) {
+      const auto data = rd_.cdata();
+      std::string_view message(static_cast<const char*>(data.data()), data.size());
+      while (!message.empty() && !closing_) {
+        auto frame = protocol::DecodeFrame(message);
+        if (!frame.ok()) {
+          DoClose(CloseCode::kProtocolError, frame.status().message());
+          break;
+        }
+        OnFrame(std::move(frame).value());
+      }
+    }
+    rd_.consume(rd_.size());
+    // An idle link keeps no read buffer to speak of (10,000 of them); a busy one keeps its own.
+    if (rd_.capacity() > (streams_.empty() ? kIdleReadBuffer : kBusyReadBuffer)) rd_.shrink_to_fit();
+    if (!closed_) DoRead();
+  }
+
+  void OnFrame(protocol::Frame frame) {
+    if (!hello_done_ && !std::holds_alternative<protocol::Hello>(frame)) {
+      return DoClose(CloseCode::kProtocolError, "a frame before HELLO");
+    }
+    std::visit([this](auto& f) { On(f); }, frame);
+  }
+
+  void On(protocol::Hello& h) {
+    if (hello_done_) return DoClose(CloseCode::kProtocolError, "a second HELLO");
+    if (h.version != protocol::kVersion) {
+      return DoClose(CloseCode::kVersionUnsupported, "this coordinator speaks version " + std::to_string(protocol::kVersion));
+    }
+    if (h.role != protocol::Role::kAgent) return DoClose(CloseCode::kProtocolError, "HELLO from a non-agent");
+    hello_done_ = true;
+    if (timer_) timer_->cancel();
+    peer_stream_window_ = h.stream_window;
+    conn_send_ = protocol::SendWindow(h.connection_window);
+    max_streams = std::max<uint32_t>(1, std::min(h.max_streams, options_.max_streams_per_agent));
+    upstreams = std::move(h.upstreams);
+    protocol::Hello mine;
+    mine.role = protocol::Role::kCoordinator;
+    mine.stream_window = options_.stream_window;
+    mine.connection_window = options_.connection_window;
+    mine.max_streams = 0;  // the agent opens no streams
+    mine.software = std::string("keyhole-coordinator/") + KEYHOLE_VERSION;
+    Enqueue(mine);
+    std::string names;
+    for (const auto& u : upstreams) names += (names.empty() ? "" : ",") + u;
+    LogInfo("tunnel: agent " + agent_id + " connected (" + h.software + "; upstreams " + names + ")");
+    hub_.Add(this->shared_from_this());
+  }
+
+  void On(protocol::RequestHead&) { DoClose(CloseCode::kProtocolError, "REQUEST_HEAD from the agent"); }
+
+  void On(protocol::ResponseHead& h) {
+    const uint32_t id = h.stream;
+    const bool end = h.end_stream;
+    LinkStream* s = Find(id);
+    if (!s) return;  // a stream we already reset
+    Deliver(*s, [head = std::move(h)](StreamSink& sink) mutable { sink.OnResponseHead(std::move(head)); });
+    if (end) RemoteEnd(id);
+  }
+
+  void On(protocol::Data& d) {
+    const size_t n = d.bytes.size();
+    if (!conn_recv_.Receive(n).ok()) return DoClose(CloseCode::kProtocolError, "connection flow-control window exceeded");
+    auto it = streams_.find(d.stream);
+    if (it == streams_.end()) {
+      // Late data of a stream we reset: give its credit back at once.
+      ConnectionConsumed(n);
+      return;
+    }
+    LinkStream& s = *it->second;
+    if (!s.recv.Receive(n).ok()) {
+      ConnectionConsumed(n);
+      Deliver(s, [](StreamSink& sink) { sink.OnReset(ResetCode::kFlowControlError, "agent exceeded the stream window"); });
+      Enqueue(protocol::Reset{d.stream, ResetCode::kFlowControlError, "stream window exceeded"});
+      return Remove(d.stream);
+    }
+    const bool end = d.end_stream;
+    DeliverData(it->second, std::move(d.bytes), end);
+    if (end) RemoteEnd(d.stream);
+  }
+
+  void On(protocol::Reset& r) {
+    LinkStream* s = Find(r.stream);
+    if (!s) return;
+    Deliver(*s, [code = r.code, reason = std::move(r.reason)](StreamSink& sink) mutable {
+      sink.OnReset(code, std::move(reason));
+    });
+    Remove(r.stream);
+  }
+
+  void On(protocol::WindowUpdate& w) {
+    if (w.stream == 0) {
+      if (!conn_send_.Grow(w.increment).ok()) return DoClose(CloseCode::kProtocolError, "connection window overflow");
+      return FlushParked();
+    }
+    LinkStream* s = Find(w.stream);
+    if (!s) return;
+    if (!s->send.Grow(w.increment).ok()) {
+      Deliver(*s, [](StreamSink& sink) { sink.OnReset(ResetCode::kFlowControlError, "agent overflowed the window"); });
+      Enqueue(protocol::Reset{w.stream, ResetCode::kFlowControlError, "window overflow"});
+      return Remove(w.stream);
+    }
+    const uint32_t inc = w.increment;
+    Deliver(*s, [inc](StreamSink& sink) { sink.OnWindow(inc); });
+  }
+
+  void On(protocol::Ping& p) { Enqueue(protocol::Pong{p.opaque}); }
+  void On(protocol::Pong&) {}
+
+  void On(protocol::Close& c) {
+    LogInfo("tunnel: agent " + agent_id + " closes: " + std::string(protocol::ToString(c.code)) +
+            (c.reason.empty() ? "" : " (" + c.reason + ")"));
+    peer_closed_ = true;
+    // Its CLOSE is its last frame; ours answers it, then the WebSocket closes.
+    DoClose(CloseCode::kNormal, "agent closed: " + c.reason);
+  }
+
+  // Exchange-facing operations, on the link's thread.
+  void DoOpen(const std::shared_ptr<LinkStream>& s, protocol::RequestHead head) {
+    if (closing_ || draining_ || !hello_done_ || streams_.size() >= max_streams) {
+      s->gone = true;
+      return Deliver(*s, [](StreamSink& sink) { sink.OnLost(false, "the agent's connection takes no new streams"); });
+    }
+    s->id = next_stream_;
+    next_stream_ += 2;
+    s->send = protocol::SendWindow(peer_stream_window_);
+    s->recv = protocol::ReceiveWindow(options_.stream_window);
+    s->local_end = head.end_stream;
+    head.stream = s->id;
+    streams_.emplace(s->id, s);
+    Enqueue(head);
+    const uint32_t credit = head.end_stream ? 0 : peer_stream_window_;
+    Deliver(*s, [credit](StreamSink& sink) { sink.OnOpened(credit); });
+  }
+
+  void DoSendData(const std::shared_ptr<LinkStream>& s, std::string bytes, bool end) {
+    if (s->gone || s->id == 0 || s->local_end) return;
+    const size_t n = std::min(bytes.size(), s->send.available());
+    if (n < bytes.size()) LogError("tunnel: an exchange sent past its credit; bytes dropped");
+    bytes.resize(n);
+    s->send.Consume(n);
+    s->local_end = end;
+    s->parked += bytes;
+    s->parked_end = end;
+    SendParked(*s);
+    if (end && s->remote_end && s->parked.empty()) Remove(s->id);
+  }
+
+  // Sends as much of a stream's parked body as the connection window allows.
+  void SendParked(LinkStream& s) {
+    while (!s.parked.empty() || s.parked_end) {
+      const size_t n = std::min({s.parked.size(), conn_send_.available(), protocol::kMaxDataChunk});
+      if (n == 0 && !s.parked.empty()) {
+        if (std::find(waiting_.begin(), waiting_.end(), s.id) == waiting_.end()) waiting_.push_back(s.id);
+        return;
+      }
+      const bool end = s.parked_end && n == s.parked.size();
+      conn_send_.Consume(n);
+      std::string& out = Batch(protocol::kFrameHeaderSize + n);
+      protocol::AppendDataHeader(s.id, n, end, out);
+      out.append(s.parked, 0, n);
+      s.parked.erase(0, n);
+      if (end) s.parked_end = false;
+      Flush();
+      if (end) break;
+    }
+  }
+
+  void FlushParked() {
+    std::vector<uint32_t> waiting;
+    waiting.swap(waiting_);
+    for (uint32_t id : waiting) {
+      if (LinkStream* s = Find(id)) {
+        SendParked(*s);
+        if (s->local_end && s->remote_end && s->parked.empty()) Remove(id);
+      }
+    }
+  }
+
+  void DoConsumed(const std::shared_ptr<LinkStream>& s, size_t n) {
+    if (s->gone || s->id == 0) return;  // its credit went back when it was removed
+    if (uint32_t inc = s->recv.Consumed(n); inc > 0 && !s->remote_end) Enqueue(protocol::WindowUpdate{s->id, inc});
+    ConnectionConsumed(n);
+  }
+
+  void ConnectionConsumed(size_t n) {
+    if (uint32_t inc = conn_recv_.Consumed(n); inc > 0) Enqueue(protocol::WindowUpdate{0, inc});
+  }
+
+  void DoCancel(const std::shared_ptr<LinkStream>& s) {
+    if (s->gone || s->id == 0) return;
+    if (!(s->local_end && s->remote_end)) Enqueue(protocol::Reset{s->id, ResetCode::kCancel, "caller went away"});
+    Remove(s->id);
+  }
+
+  LinkStream* Find(uint32_t id) {
+    auto it = streams_.find(id);
+    return it == streams_.end() ? nullptr : it->second.get();
+  }
+
+  void RemoteEnd(uint32_t id) {
+    LinkStream* s = Find(id);
+    if (!s) return;
+    s->remote_end = true;
+    if (s->local_end && s->parked.empty()) Remove(id);
+  }
+
+  void Remove(uint32_t id) {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    LinkStream& s = *it->second;
+    s.gone = true;
+    // What the exchange has not written onward yet no longer counts against the connection.
+    if (size_t buffered = s.recv.buffered(); buffered > 0) ConnectionConsumed(buffered);
+    streams_.erase(it);
+    if (draining_ && streams_.empty()) DoClose(drain_code_, drain_reason_);
+  }
+
+  void DeliverData(const std::shared_ptr<LinkStream>& s, std::string bytes, bool end) {
+    {
+      std::lock_guard lock(s->inbox_mu);
+      if (s->inbox.empty()) s->inbox = std::move(bytes);
+      else s->inbox += bytes;
+      s->inbox_end = s->inbox_end || end;
+      if (s->inbox_posted) return;
+      s->inbox_posted = true;
+    }
+    asio::post(s->sink_executor, [s] {
+      std::string out;
+      bool out_end;
+      {
+        std::lock_guard lock(s->inbox_mu);
+        out.swap(s->inbox);
+        out_end = s->inbox_end;
+        s->inbox_end = false;
+        s->inbox_posted = false;
+      }
+      s->sink->OnData(std::move(out), out_end);
+    });
+  }
+
+  template <class F>
+  void Deliver(LinkStream& s, F&& f) {
+    asio::post(s.sink_executor, [sink = s.sink, f = std::forward<F>(f)]() mutable { f(*sink); });
+  }
+
+  // The message frames are appended to: the last queued one unless it is being written or full.
+  std::string& Batch(size_t adding) {
+    const size_t writing = writing_ ? 1 : 0;
+    if (out_.size() <= writing || out_.back().size() + adding > kBatchLimit) out_.emplace_back();
+    out_bytes_ += adding;
+    return out_.back();
+  }
+
+  void Enqueue(const protocol::Frame& frame) {
+    if (closed_) return;
+    std::string& out = Batch(0);
+    const size_t before = out.size();
+    protocol::Encode(frame, out);
+    out_bytes_ += out.size() - before;
+    Flush();
+  }
+
+  void Flush() {
+    if (out_bytes_ > kQueueLimit) {
+      LogWarning("tunnel: agent " + agent_id + " does not read; closing its connection");
+      return Abort();
+    }
+    if (writing_ || out_.empty() || closed_) return;
+    writing_ = true;
+    ws_.async_write(asio::buffer(out_.front()), beast::bind_front_handler(&AgentLink::OnWrite, this->shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t) {
+    writing_ = false;
+    out_bytes_ -= out_.front().size();
+    out_.pop_front();
+    if (ec) return Lost(ec, "write");
+    if (!out_.empty()) return Flush();
+    if (closing_ && !ws_closing_ && !closed_) {
+      ws_closing_ = true;
+      ws_.async_close(websocket::close_code::normal, [self = this->shared_from_this()](beast::error_code) {
+        self->closed_ = true;
+      });
+    }
+  }
+
+  void DoDrain(CloseCode code, std::string reason) {
+    if (closing_ || draining_) return;
+    draining_ = true;
+    retiring.store(true);
+    drain_code_ = code;
+    drain_reason_ = std::move(reason);
+    hub_.Remove(this);
+    if (streams_.empty()) return DoClose(drain_code_, drain_reason_);
+    if (!timer_) timer_.emplace(ws_.get_executor());
+    timer_->expires_after(options_.drain_timeout);
+    timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (!ec) self->DoClose(self->drain_code_, self->drain_reason_ + " (drain timeout)");
+    });
+  }
+
+  void DoClose(CloseCode code, std::string reason) {
+    if (closing_ || closed_) return;
+    closing_ = true;
+    retiring.store(true);
+    hub_.Remove(this);
+    if (timer_) timer_->cancel();
+    if (hello_done_ && code != CloseCode::kNormal) {
+      LogInfo("tunnel: closing agent " + agent_id + ": " + std::string(protocol::ToString(code)) + " (" + reason + ")");
+    }
+    LoseStreams(reason);
+    if (!accepted_) return;
+    // The agent learns why (and how to back off) from the CLOSE frame; then the WebSocket closes.
+    Enqueue(protocol::Close{code, reason});
+  }
+
+  void LoseStreams(const std::string& reason) {
+    auto streams = std::move(streams_);
+    streams_.clear();
+    for (auto& [id, s] : streams) {
+      s->gone = true;
+      Deliver(*s, [reason](StreamSink& sink) { sink.OnLost(true, reason); });
+    }
+  }
+
+  // A write queue past its bound: no CLOSE frame could get through either.
+  void Abort() {
+    closing_ = true;
+    closed_ = true;
+    retiring.store(true);
+    hub_.Remove(this);
+    if (timer_) timer_->cancel();
+    LoseStreams("the agent's connection was closed");
+    beast::get_lowest_layer(ws_).close();
+  }
+
+  void Lost(beast::error_code ec, const char* what) {
+    if (closed_) return;
+    closed_ = true;
+    closing_ = true;
+    retiring.store(true);
+    hub_.Remove(this);
+    if (timer_) timer_->cancel();
+    if (!IsHarmless(ec) && !peer_closed_) LogInfo("tunnel: agent " + agent_id + ": " + what + ": " + ec.message());
+    else if (hello_done_ && !ws_closing_ && !peer_closed_) LogInfo("tunnel: agent " + agent_id + " disconnected");
+    LoseStreams("the agent's connection was lost");
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+  void Fail(beast::error_code ec, const char* what) {
+    if (!IsHarmless(ec)) LogDebug(std::string("tunnel: agent ") + agent_id + ": " + what + ": " + ec.message());
+    closed_ = closing_ = true;
+    retiring.store(true);
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+  websocket::stream<Stream> ws_;
+  TunnelHub& hub_;
+  const TunnelOptions& options_;
+  std::unique_ptr<http::request<http::string_body>> upgrade_;  // until accepted
+  beast::flat_buffer rd_;
+  std::optional<asio::steady_timer> timer_;  // HELLO deadline, then drain deadline
+
+  std::deque<std::string> out_;  // messages; the front one is being written when writing_
+  size_t out_bytes_ = 0;
+  bool writing_ = false;
+
+  bool accepted_ = false;
+  bool hello_done_ = false;
+  bool draining_ = false;
+  bool closing_ = false;     // no new streams; CLOSE queued
+  bool ws_closing_ = false;  // WebSocket close started
+  bool closed_ = false;      // nothing more is written
+  bool peer_closed_ = false;
+  CloseCode drain_code_ = CloseCode::kShuttingDown;
+  std::string drain_reason_;
+
+  uint32_t peer_stream_window_ = protocol::kDefaultStreamWindow;
+  protocol::SendWindow conn_send_{protocol::kDefaultConnectionWindow};
+  protocol::ReceiveWindow conn_recv_;
+  std::unordered_map<uint32_t, std::shared_ptr<LinkStream>> streams_;
+  std::vector<uint32_t> waiting_;  // streams with body parked for connection credit
+  uint32_t next_stream_ = 1;
+};
+
+}  // namespace
+
+template <class Stream>
+void StartAgentLink(Stream stream, http::request<http::string_body> upgrade, const Request& req, TunnelHub& hub) {
+  auto link = std::make_shared<AgentLink<Stream>>(std::move(stream), hub);
+  link->agent_id = req.principal->owner_id;
+  link->token_id = req.principal->token_id;
+  link->connected_since = hub.clock().Now();
+  // The route's handler looked the agent up and left its pool here.
+  if (auto it = req.params.find("poolId"); it != req.params.end()) link->pool_id = it->second;
+  link->Start(std::move(upgrade));
+}
+
+template void StartAgentLink<beast::tcp_stream>(beast::tcp_stream, http::request<http::string_body>, const Request&,
+                                                TunnelHub&);
+template void StartAgentLink<beast::ssl_stream<beast::tcp_stream>>(beast::ssl_stream<beast::tcp_stream>,
+                                                                   http::request<http::string_body>, const Request&,
+                                                                   TunnelHub&);
+
+}  // namespace keyhole::coord

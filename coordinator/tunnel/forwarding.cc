@@ -1,0 +1,90 @@
+#include "coordinator/tunnel/forwarding.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace keyhole::coord {
+namespace {
+
+bool Iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool StartsWithI(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && strncasecmp(s.data(), prefix.data(), prefix.size()) == 0;
+}
+
+// RFC 9110 §7.6.1: fields for one connection only, never forwarded.
+bool IsHopByHop(std::string_view name) {
+  for (std::string_view h : {"Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}) {
+    if (Iequals(name, h)) return true;
+  }
+  return StartsWithI(name, "Proxy-");
+}
+
+// The field names a Connection header lists.
+std::vector<std::string> ConnectionTokens(const protocol::HeaderFields& fields) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : fields) {
+    if (!Iequals(k, "Connection")) continue;
+    size_t i = 0;
+    while (i < v.size()) {
+      size_t j = v.find(',', i);
+      if (j == std::string::npos) j = v.size();
+      std::string_view t(v.data() + i, j - i);
+      while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+      if (!t.empty()) out.emplace_back(t);
+      i = j + 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string TunnelTarget(const Request& req) {
+  std::string target = "/";
+  if (auto it = req.params.find("path"); it != req.params.end()) target += it->second;
+  if (size_t q = req.target.find('?'); q != std::string::npos) target.append(req.target, q);
+  return target;
+}
+
+void DropHopByHop(protocol::HeaderFields& fields) {
+  const std::vector<std::string> named = ConnectionTokens(fields);
+  std::erase_if(fields, [&](const auto& f) {
+    if (IsHopByHop(f.first)) return true;
+    return std::any_of(named.begin(), named.end(), [&](const std::string& n) { return Iequals(n, f.first); });
+  });
+}
+
+protocol::RequestHead BuildRequestHead(const Request& req, bool has_body) {
+  protocol::RequestHead head;
+  head.end_stream = !has_body;
+  head.upstream = req.params.count("upstream") ? req.params.at("upstream") : std::string();
+  head.method = req.method;
+  head.target = TunnelTarget(req);
+  head.headers.reserve(req.headers.size() + 3);
+  std::string forwarded_for;
+  for (const auto& [k, v] : req.headers) {
+    if (Iequals(k, "Authorization") || Iequals(k, "Host") || Iequals(k, "Expect") ||
+        Iequals(k, "X-Forwarded-Proto") || Iequals(k, "X-Forwarded-Host")) {
+      continue;
+    }
+    if (Iequals(k, "X-Forwarded-For")) {
+      forwarded_for += (forwarded_for.empty() ? "" : ", ") + v;
+      continue;
+    }
+    head.headers.emplace_back(k, v);
+  }
+  DropHopByHop(head.headers);
+  forwarded_for += (forwarded_for.empty() ? "" : ", ") + req.peer_ip;
+  head.headers.emplace_back("X-Forwarded-For", std::move(forwarded_for));
+  head.headers.emplace_back("X-Forwarded-Proto", req.tls ? "https" : "http");
+  if (const std::string* host = req.Header("Host")) head.headers.emplace_back("X-Forwarded-Host", *host);
+  return head;
+}
+
+}  // namespace keyhole::coord

@@ -1,0 +1,45 @@
+// The server's hand-offs to the tunnel, for the two streaming routes (router.h StreamKind):
+// the agent's WebSocket upgrade becomes an AgentLink, and a caller's request on
+// /api/v1/agentPools/{poolId}/tunnel/{upstream}/{path...} becomes a TunnelExchange. Beast types
+// cross here, so only coordinator/server and coordinator/tunnel include this. Instantiated for
+// beast::tcp_stream and beast::ssl_stream<beast::tcp_stream>.
+#pragma once
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "coordinator/http/request.h"
+#include "coordinator/tunnel/tunnel_hub.h"
+
+namespace keyhole::coord {
+
+// Takes over `stream` (its request head read, nothing more) and answers the WebSocket upgrade
+// of an authenticated agent `req` (principal set by the pipeline). Lives on stream's executor.
+template <class Stream>
+void StartAgentLink(Stream stream, boost::beast::http::request<boost::beast::http::string_body> upgrade,
+                    const Request& req, TunnelHub& hub);
+
+struct ExchangeSettings {
+  std::chrono::seconds io_timeout{30};  // per read of request body and per write of the response
+  bool keep_alive = true;               // what the caller asked for and the server allows
+};
+
+// Called once, on the stream's executor, when the exchange is over and no longer touches the
+// stream: `error` is an answer for the server to send (nothing was written yet); `keep_alive`
+// says whether the connection can serve another request.
+using ExchangeDone = std::function<void(std::optional<Response> error, bool keep_alive)>;
+
+// Streams the admitted request `req` (head read by `parser`; its body, if any, still on the
+// wire) through an agent of the pool and the response back. `stream`, `buffer` and `parser`
+// belong to the server's session, which `owner` keeps alive until `done` is called.
+template <class Stream>
+void StartTunnelExchange(Stream& stream, boost::beast::flat_buffer& buffer,
+                         boost::beast::http::request_parser<boost::beast::http::string_body>& parser, Request req,
+                         TunnelHub& hub, ExchangeSettings settings, std::shared_ptr<void> owner, ExchangeDone done);
+
+}  // namespace keyhole::coord
