@@ -17,6 +17,7 @@
 #include "agent/daemon/agent_daemon.h"
 #include "agent/daemon/signal_control.h"
 #include "agent/state/state_lock.h"
+#include "agent/tunnel/tunnel_client.h"
 #include "shared/log/log.h"
 #include "shared/systemd/journal_sink.h"
 #include "shared/systemd/notifier.h"
@@ -82,6 +83,7 @@ int RunDaemon(const CommonOptions& common, FileSystem& fs, const Clock& clock, c
               [journal](const AgentState& state) {
                 if (journal) journal->SetField("KEYHOLE_AGENT_ID", state.agent_id);
               },
+          .make_tunnel = [] { return std::make_unique<TunnelClient>(); },
       },
       *config);
   return daemon.Run();

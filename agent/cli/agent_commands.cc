@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <ostream>
+#include <vector>
 
 #include "agent/activation/activation.h"
 #include "agent/activation/coordinator_url.h"
@@ -157,7 +158,10 @@ int AgentCommands::Activate(const ActivateOptions& o) {
 }
 
 int AgentCommands::Status(bool json) {
-  if (!LoadConfig()) return kExitUsage;
+  const std::optional<AgentConfig> config = LoadConfig();
+  if (!config) return kExitUsage;
+  std::vector<std::string> upstreams;
+  for (const auto& [name, u] : config->upstreams) upstreams.push_back(name);
   std::optional<AgentState> state;
   if (int code = LoadState(state); code != kExitOk) {
     if (json && code == kExitNotActivated) ctx_.out << nlohmann::json{{"activated", false}}.dump(2) << '\n';
@@ -196,7 +200,8 @@ int AgentCommands::Status(bool json) {
                         {"tokenIssued", FormatIso8601(state->token_issued)},
                         {"tokenAgeSeconds", std::chrono::duration_cast<std::chrono::seconds>(age).count()},
                         {"rotationPending", state->pending_token.has_value()},
-                        {"accepted", view.has_value()}};
+                        {"accepted", view.has_value()},
+                        {"tunnel", {{"enabled", config->tunnel.enabled}, {"upstreams", upstreams}}}};
     if (view) {
       j["coordinatorView"] = {{"status", view->status},
                               {"operationalStatus", view->operational_status},
@@ -215,6 +220,13 @@ int AgentCommands::Status(bool json) {
              << "token age:        " << Age(std::chrono::duration_cast<std::chrono::milliseconds>(age))
              << " (issued " << FormatIso8601(state->token_issued) << ")\n"
              << "rotation pending: " << (state->pending_token ? "yes (completed by the next run or rotate)" : "no")
+             << '\n';
+    std::string names;
+    for (const auto& n : upstreams) names += (names.empty() ? "" : ", ") + n;
+    ctx_.out << "tunnel:           "
+             << (!config->tunnel.enabled ? "disabled ([tunnel] enabled = false)"
+                 : upstreams.empty()     ? "enabled, no [upstreams.NAME] configured"
+                                         : "enabled, upstreams: " + names)
              << '\n';
     if (view) {
       ctx_.out << "coordinator view: " << view->status << ", " << view->operational_status << '\n';

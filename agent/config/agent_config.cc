@@ -32,6 +32,10 @@ class Reader {
     }
     out = static_cast<int>(*v);
   }
+  void Bool(const toml::node& node, const std::string& key, bool& out) {
+    if (auto v = node.value_exact<bool>()) out = *v;
+    else Fail(key + " must be true or false");
+  }
   const Status& status() const { return status_; }
 
  private:
@@ -45,6 +49,22 @@ bool ValidName(std::string_view name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
   }
   return true;
+}
+
+void ReadTunnel(const toml::table& t, Reader& r, TunnelConfig& out) {
+  for (const auto& [k, v] : t) {
+    const std::string field(k.str());
+    const std::string key = "tunnel." + field;
+    if (field == "enabled") r.Bool(v, key, out.enabled);
+    else if (field == "max_streams") r.Integer(v, key, 1, 4096, out.max_streams);
+    else if (field == "ping_interval_seconds") r.Integer(v, key, 1, 300, out.ping_interval_seconds);
+    else if (field == "ping_timeout_seconds") r.Integer(v, key, 1, 300, out.ping_timeout_seconds);
+    else if (field == "connect_timeout_seconds") r.Integer(v, key, 1, 300, out.connect_timeout_seconds);
+    else if (field == "upstream_connect_timeout_seconds") r.Integer(v, key, 1, 300, out.upstream_connect_timeout_seconds);
+    else if (field == "upstream_timeout_seconds") r.Integer(v, key, 1, 3600, out.upstream_timeout_seconds);
+    else if (field == "drain_timeout_seconds") r.Integer(v, key, 0, 3600, out.drain_timeout_seconds);
+    else r.Fail("unknown key " + key);
+  }
 }
 
 }  // namespace
@@ -120,6 +140,13 @@ StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string&
       r.Integer(node, key, 1, kMaxHeartbeatSeconds, c.heartbeat_interval_seconds);
     } else if (key == "rotate_every_days") {
       r.Integer(node, key, 1, kMaxRotateDays, c.rotate_every_days);
+    } else if (key == "tunnel") {
+      const toml::table* t = node.as_table();
+      if (!t) {
+        r.Fail("tunnel must be a [tunnel] section");
+        continue;
+      }
+      ReadTunnel(*t, r, c.tunnel);
     } else if (key == "upstreams") {
       const toml::table* upstreams = node.as_table();
       if (!upstreams) {

@@ -14,11 +14,25 @@ namespace keyhole::agent {
 
 inline constexpr char kDefaultConfigPath[] = "/etc/keyhole-agent/agent.toml";
 
-// An on-premises service the tunnel forwards to (used by the tunnel, next issue).
+// An on-premises service the tunnel forwards to; the coordinator names it, the agent refuses any
+// name not configured here.
 struct Upstream {
   std::string url;      // http://host:port or https://host:port
   std::string ca_file;  // optional, https only
   bool operator==(const Upstream&) const = default;
+};
+
+// [tunnel]: the WebSocket to the coordinator that carries requests to the upstreams (docs/AGENTS.md).
+struct TunnelConfig {
+  bool enabled = true;
+  int max_streams = 64;                       // requests forwarded at once; more are refused (REFUSED)
+  int ping_interval_seconds = 20;             // a PING this often…
+  int ping_timeout_seconds = 10;              // …answered within this, else the connection is replaced
+  int connect_timeout_seconds = 10;           // dial: DNS, TCP, TLS, upgrade and HELLO
+  int upstream_connect_timeout_seconds = 5;   // TCP (and TLS) to an upstream
+  int upstream_timeout_seconds = 30;          // request sent → response head from the upstream
+  int drain_timeout_seconds = 10;             // on SIGTERM, open requests get this long to finish
+  bool operator==(const TunnelConfig&) const = default;
 };
 
 struct AgentConfig {
@@ -28,6 +42,7 @@ struct AgentConfig {
   int heartbeat_interval_seconds = 30;
   int rotate_every_days = 7;
   std::map<std::string, Upstream> upstreams;
+  TunnelConfig tunnel;
 
   bool operator==(const AgentConfig&) const = default;
 };

@@ -54,8 +54,32 @@ int AgentDaemon::Start() {
   watchdog_half_ = deps_.notifier.WatchdogInterval() / 2;
   LogInfo(std::string("keyhole-agent ") + KEYHOLE_VERSION + " starting: agent " + state_.agent_id +
           ", coordinator " + state_.coordinator);
+  if (deps_.make_tunnel && !tunnel_) {
+    tunnel_ = deps_.make_tunnel();
+    tunnel_->Start(state_, config_);
+    tunnel_token_ = state_.token;
+    tunnel_summary_ = tunnel_->Summary();
+  }
   SetStatus("connecting to " + state_.coordinator + " as agent " + state_.agent_id);
   return 0;
+}
+
+std::string AgentDaemon::WithTunnel(const std::string& line) const {
+  if (!tunnel_ || tunnel_summary_.empty()) return line;
+  return line + "; " + tunnel_summary_;
+}
+
+void AgentDaemon::SyncTunnel() {
+  if (!tunnel_) return;
+  if (state_.token != tunnel_token_) {
+    tunnel_token_ = state_.token;
+    tunnel_->SetToken(state_.token);
+  }
+  std::string summary = tunnel_->Summary();
+  if (summary != tunnel_summary_) {
+    tunnel_summary_ = std::move(summary);
+    if (!status_line_.empty()) deps_.notifier.Status(WithTunnel(status_line_));
+  }
 }
 
 int AgentDaemon::Run() {
@@ -69,11 +93,17 @@ int AgentDaemon::Run() {
       milliseconds delay = Step();
       next_attempt_ = deps_.clock.Monotonic() + delay;
     }
+    SyncTunnel();
     PingWatchdogIfDue();
     auto left = std::chrono::duration_cast<milliseconds>(next_attempt_ - deps_.clock.Monotonic());
     if (left > milliseconds::zero()) deps_.control.Sleep(std::min(left, kSlice));
   }
   deps_.notifier.Stopping();
+  if (tunnel_) {
+    LogInfo("stopping: finishing the tunnel's open requests (at most " +
+            std::to_string(config_.tunnel.drain_timeout_seconds) + " s)");
+    tunnel_->Stop(std::chrono::seconds(config_.tunnel.drain_timeout_seconds));
+  }
   LogInfo("stopping");
   return 0;
 }
@@ -122,7 +152,8 @@ milliseconds AgentDaemon::OnSuccess(const AgentView& agent) {
                      FormatIso8601(deps_.clock.Now());
   if (!ready_) {
     ready_ = true;
-    deps_.notifier.Ready(line);
+    status_line_ = line;
+    deps_.notifier.Ready(WithTunnel(line));
     LogInfo("connected to " + state_.coordinator + " as agent " + state_.agent_id +
             (agent.status.empty() ? "" : " (" + agent.status + ")"));
   } else {
@@ -158,7 +189,10 @@ milliseconds AgentDaemon::OnFailure(const Status& status) {
   return delay;
 }
 
-void AgentDaemon::SetStatus(std::string line) { deps_.notifier.Status(line); }
+void AgentDaemon::SetStatus(std::string line) {
+  status_line_ = std::move(line);
+  deps_.notifier.Status(WithTunnel(status_line_));
+}
 
 void AgentDaemon::Reload() {
   if (!deps_.reload_config) return;
@@ -188,6 +222,8 @@ void AgentDaemon::Reload() {
     const MonoTime sooner = deps_.clock.Monotonic() + std::chrono::seconds(c.heartbeat_interval_seconds);
     if (sooner < next_attempt_) next_attempt_ = sooner;
   }
+  if (!(config_.tunnel == c.tunnel)) changes += std::string(changes.empty() ? "" : ", ") + "[tunnel]";
+  if (tunnel_) tunnel_->Reconfigure(c);
   config_ = c;
   LogInfo(changes.empty() ? "configuration reloaded: nothing changed" : "configuration reloaded: " + changes);
 }

@@ -2,7 +2,9 @@
 // every heartbeat_interval_seconds, rotates the token every rotate_every_days, retries failures
 // forever with full-jitter backoff (network: 1 s to 60 s; a 401: 5 s to 5 min), keeps systemd
 // informed (READY after the first heartbeat, STATUS, WATCHDOG from this loop, STOPPING), reloads
-// the config on request. Borrows everything it is given; runs on the calling thread.
+// the config on request. Beside this loop the tunnel runs on its own thread: started with the
+// state, told of each rotated token and reloaded config, drained on stop, and its summary appended
+// to the status line. Borrows everything it is given; runs on the calling thread.
 #pragma once
 
 #include <chrono>
@@ -17,6 +19,7 @@
 #include "agent/daemon/backoff.h"
 #include "agent/daemon/daemon_control.h"
 #include "agent/state/state_store.h"
+#include "agent/tunnel/tunnel.h"
 #include "shared/clock/clock.h"
 #include "shared/systemd/notifier.h"
 
@@ -43,6 +46,7 @@ class AgentDaemon {
     Backoff::Random random;                                // jitter
     FaultHook fault;                                       // test hook, see TokenRotation
     std::function<void(const AgentState&)> on_loaded;      // e.g. tag the journal with the agent id
+    std::function<std::unique_ptr<Tunnel>()> make_tunnel;   // null: no tunnel (tests of the loop alone)
   };
 
   static constexpr std::chrono::milliseconds kNetworkInitial{1000}, kNetworkCap{60000};
@@ -70,6 +74,10 @@ class AgentDaemon {
   std::chrono::milliseconds OnSuccess(const AgentView& agent);
   std::chrono::milliseconds OnFailure(const Status& status);
   void SetStatus(std::string line);
+  // The status line with the tunnel's summary appended.
+  std::string WithTunnel(const std::string& line) const;
+  // Passes a rotated token on, and a changed tunnel summary to systemd.
+  void SyncTunnel();
   void PingWatchdogIfDue();
   bool KeepWaiting();
 
@@ -78,6 +86,10 @@ class AgentDaemon {
   AgentState state_;
   std::unique_ptr<CoordinatorClient> client_;
   std::optional<TokenRotation> rotation_;
+  std::unique_ptr<Tunnel> tunnel_;
+  std::string tunnel_token_;    // the token the tunnel was last given
+  std::string tunnel_summary_;  // as last shown
+  std::string status_line_;     // the loop's own part of the status
   Backoff network_backoff_;
   Backoff refused_backoff_;
   bool ready_ = false;

@@ -1,0 +1,118 @@
+#include "agent/forward/http_head.h"
+
+#include <strings.h>
+
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+
+namespace keyhole::agent {
+namespace {
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool IsTokenChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!IsTokenChar(c)) return false;
+  }
+  return true;
+}
+
+// Field values: visible characters, spaces and tabs, obs-text; never CR, LF or NUL.
+bool IsFieldValue(std::string_view s) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u == '\r' || u == '\n' || u == 0 || (u < 0x20 && u != '\t') || u == 0x7f) return false;
+  }
+  return true;
+}
+
+bool IsOriginForm(std::string_view target) {
+  if (target.empty() || target.front() != '/') return false;
+  for (char c : target) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) return false;
+  }
+  return true;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+bool IsHopByHopField(std::string_view name, std::string_view connection) {
+  static constexpr std::string_view kFixed[] = {"connection", "keep-alive", "te", "trailer", "transfer-encoding",
+                                                "upgrade"};
+  for (std::string_view f : kFixed) {
+    if (EqualsNoCase(name, f)) return true;
+  }
+  if (name.size() >= 6 && strncasecmp(name.data(), "proxy-", 6) == 0) return true;
+  while (!connection.empty()) {
+    const size_t comma = connection.find(',');
+    if (EqualsNoCase(Trim(connection.substr(0, comma)), name)) return true;
+    if (comma == std::string_view::npos) break;
+    connection.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+void AppendChunkHeader(size_t size, std::string& out) {
+  char buf[24];
+  const int n = std::snprintf(buf, sizeof buf, "%zx\r\n", size);
+  out.append(buf, static_cast<size_t>(n));
+}
+
+StatusOr<RequestFraming> WriteUpstreamRequestHead(const protocol::RequestHead& head, const UpstreamTarget& target,
+                                                  std::string& out) {
+  if (!IsToken(head.method)) return InvalidArgumentError("bad request method");
+  if (!IsOriginForm(head.target)) return InvalidArgumentError("bad request target");
+  RequestFraming framing;
+  framing.head_method = head.method == "HEAD";
+  std::string_view connection;
+  for (const auto& [name, value] : head.headers) {
+    if (!IsToken(name)) return InvalidArgumentError("bad header field name");
+    if (!IsFieldValue(value)) return InvalidArgumentError("bad value of header field " + name);
+    if (EqualsNoCase(name, "connection")) connection = value;
+  }
+  out.append(head.method).append(" ").append(head.target).append(" HTTP/1.1\r\nHost: ").append(target.host_header);
+  out.append("\r\n");
+  for (const auto& [name, value] : head.headers) {
+    if (EqualsNoCase(name, "host") || IsHopByHopField(name, connection)) continue;
+    // Expect: 100-continue would make the upstream wait for a go-ahead the body streams without.
+    if (EqualsNoCase(name, "expect")) continue;
+    if (EqualsNoCase(name, "content-length")) {
+      const std::string_view v = Trim(value);
+      uint64_t n = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || end != v.data() + v.size() || v.empty()) return InvalidArgumentError("bad Content-Length");
+      if (framing.content_length && *framing.content_length != n) return InvalidArgumentError("conflicting Content-Length");
+      if (framing.content_length) continue;  // the same value twice: send it once
+      framing.content_length = n;
+    }
+    out.append(name).append(": ").append(Trim(value)).append("\r\n");
+  }
+  if (!framing.content_length) {
+    if (!head.end_stream) {
+      framing.chunked = true;
+      out.append("Transfer-Encoding: chunked\r\n");
+    } else if (head.method == "POST" || head.method == "PUT" || head.method == "PATCH") {
+      out.append("Content-Length: 0\r\n");
+      framing.content_length = 0;
+    }
+  }
+  out.append("\r\n");
+  return framing;
+}
+
+}  // namespace keyhole::agent

@@ -1,0 +1,62 @@
+// UpstreamConnection: one TCP or TLS connection to an upstream, as one stream type for Beast's HTTP
+// reads and Asio's writes (async_read_some / async_write_some dispatch to the socket or the TLS
+// stream). Internal to agent/forward; includes Asio, so only its .cc files include it. One thread.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "agent/forward/upstream_pool.h"
+
+namespace keyhole::agent {
+
+class UpstreamConnection {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  using executor_type = tcp::socket::executor_type;
+
+  UpstreamConnection(boost::asio::io_context& io, boost::asio::ssl::context* tls, uint64_t generation)
+      : generation_(generation) {
+    if (tls) tls_.emplace(tcp::socket(io), *tls);
+    else plain_.emplace(io);
+  }
+
+  executor_type get_executor() { return socket().get_executor(); }
+  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  boost::asio::ssl::stream<tcp::socket>* tls() { return tls_ ? &*tls_ : nullptr; }
+  uint64_t generation() const { return generation_; }
+
+  template <class Buffers, class Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    else plain_->async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <class Buffers, class Handler>
+  void async_write_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) tls_->async_write_some(buffers, std::forward<Handler>(handler));
+    else plain_->async_write_some(buffers, std::forward<Handler>(handler));
+  }
+  void Close() {
+    boost::system::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
+  }
+
+  std::chrono::steady_clock::time_point idle_since{};
+
+ private:
+  uint64_t generation_;
+  std::optional<tcp::socket> plain_;
+  std::optional<boost::asio::ssl::stream<tcp::socket>> tls_;
+};
+
+// Starts one exchange (upstream_exchange.cc); UpstreamPool::Start calls it.
+std::shared_ptr<UpstreamExchange> StartHttpExchange(UpstreamPool& pool, boost::asio::io_context& io,
+                                                    const UpstreamTarget& target, const protocol::RequestHead& head,
+                                                    ExchangeSink& sink, const ForwardLimits& limits);
+
+}  // namespace keyhole::agent

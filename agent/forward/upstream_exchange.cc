@@ -1,0 +1,369 @@
+// HttpExchange: UpstreamExchange over an UpstreamConnection with Beast's HTTP/1.1 parser. The
+// request head and body are written as raw HTTP/1.1 (http_head.h frames them); the response is
+// read with a response_parser<buffer_body> into one chunk buffer at a time, never more than the
+// sink's send credit, so a slow coordinator pauses the upstream read (TCP then pushes back).
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <array>
+#include <deque>
+#include <limits>
+
+#include "agent/forward/http_head.h"
+#include "agent/forward/upstream_connection.h"
+
+namespace keyhole::agent {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::system::error_code;
+using protocol::ResetCode;
+
+constexpr size_t kHeaderLimit = 48 << 10;  // stays under the protocol's kMaxHeadPayload once encoded
+constexpr size_t kMaxWriteBatch = 256 << 10;
+
+class HttpExchange final : public UpstreamExchange, public std::enable_shared_from_this<HttpExchange> {
+ public:
+  HttpExchange(UpstreamPool& pool, asio::io_context& io, UpstreamTarget target, const protocol::RequestHead& head,
+               ExchangeSink& sink, ForwardLimits limits)
+      : pool_(pool), io_(io), target_(std::move(target)), stream_(head.stream), no_body_(head.end_stream),
+        sink_(&sink), limits_(limits), timer_(io) {}
+
+  void Begin(const protocol::RequestHead& head) {
+    auto framing = WriteUpstreamRequestHead(head, target_, head_text_);
+    if (!framing.ok()) {
+      finished_ = true;
+      asio::post(io_, [self = shared_from_this(), why = framing.status().message()] {
+        if (auto* sink = std::exchange(self->sink_, nullptr)) sink->OnExchangeFailed(self->stream_, ResetCode::kProtocolError, why);
+      });
+      return;
+    }
+    framing_ = *framing;
+    wire_complete_ = !framing_.chunked && framing_.content_length.value_or(0) == 0;
+    Acquire(true);
+  }
+
+  void WriteBody(std::string bytes, bool end_stream) override {
+    if (finished_) return;
+    body_seen_ += bytes.size();
+    if (framing_.content_length && body_seen_ > *framing_.content_length) {
+      return FailLater(ResetCode::kProtocolError, "request body longer than its Content-Length");
+    }
+    if (end_stream && framing_.content_length && body_seen_ != *framing_.content_length) {
+      return FailLater(ResetCode::kProtocolError, "request body shorter than its Content-Length");
+    }
+    if (response_done_ || write_failed_) {
+      // The upstream answered (or stopped reading) already: the rest of the body goes nowhere,
+      // but its credit goes back to the coordinator.
+      ReportConsumedLater(bytes.size());
+      return;
+    }
+    pending_.push_back({std::move(bytes), end_stream});
+    WriteNext();
+  }
+
+  void Resume() override {
+    if (!paused_ || finished_) return;
+    paused_ = false;
+    asio::post(io_, [self = shared_from_this()] { self->ReadBody(); });
+  }
+
+  void Cancel() override {
+    sink_ = nullptr;
+    finished_ = true;
+    timer_.cancel();
+    if (conn_) conn_->Close();
+  }
+
+ private:
+  struct Chunk {
+    std::string bytes;
+    bool end = false;
+  };
+
+  void Acquire(bool allow_reuse) {
+    const int attempt = ++attempt_;
+    pool_.Acquire(target_.name, allow_reuse,
+                  [self = shared_from_this(), attempt](StatusOr<std::unique_ptr<UpstreamConnection>> c, bool reused) {
+                    self->OnConnection(attempt, std::move(c), reused);
+                  });
+  }
+
+  void OnConnection(int attempt, StatusOr<std::unique_ptr<UpstreamConnection>> c, bool reused) {
+    if (finished_ || attempt != attempt_) {
+      if (c.ok()) (*c)->Close();
+      return;
+    }
+    if (!c.ok()) return Fail(ResetCode::kUpstreamUnreachable, c.status().message());
+    conn_ = std::move(*c);
+    reused_ = reused;
+    if (attempt == 1) {
+      timer_.expires_after(limits_.response_timeout);
+      timer_.async_wait([self = shared_from_this()](error_code ec) {
+        if (ec || self->head_sent_) return;
+        const auto ms = self->limits_.response_timeout.count();
+        self->Fail(ResetCode::kUpstreamTimeout,
+                   "upstream " + self->target_.name + " sent no response in " +
+                       (ms % 1000 ? std::to_string(ms) + " ms" : std::to_string(ms / 1000) + " s"));
+      });
+    }
+    head_written_ = false;
+    WriteNext();
+    ReadHeader();
+  }
+
+  // --- request ---
+
+  void WriteNext() {
+    if (writing_ || !conn_ || finished_ || write_failed_) return;
+    std::array<asio::const_buffer, 3> buffers;
+    size_t payload = 0;
+    bool last = false;
+    prefix_.clear();
+    suffix_.clear();
+    if (!head_written_) {
+      buffers = {asio::buffer(head_text_), asio::const_buffer(), asio::const_buffer()};
+    } else if (!pending_.empty()) {
+      // Whatever DATA has queued goes out in one write (and one HTTP chunk): small frames from
+      // the coordinator need not cost a system call each.
+      current_ = std::move(pending_.front());
+      pending_.pop_front();
+      while (!current_.end && !pending_.empty() &&
+             current_.bytes.size() + pending_.front().bytes.size() <= kMaxWriteBatch) {
+        current_.bytes += pending_.front().bytes;
+        current_.end = pending_.front().end;
+        pending_.pop_front();
+      }
+      payload = current_.bytes.size();
+      last = current_.end;
+      if (framing_.chunked) {
+        if (payload > 0) {
+          AppendChunkHeader(payload, prefix_);
+          suffix_ = "\r\n";
+        }
+        if (last) suffix_ += kLastChunk;
+      }
+      buffers = {asio::buffer(prefix_), asio::buffer(current_.bytes), asio::buffer(suffix_)};
+    } else {
+      return;
+    }
+    writing_ = true;
+    asio::async_write(*conn_, buffers,
+                      [self = shared_from_this(), attempt = attempt_, payload, last](error_code ec, size_t) {
+                        self->OnWritten(attempt, ec, payload, last);
+                      });
+  }
+
+  void OnWritten(int attempt, error_code ec, size_t payload, bool last) {
+    if (attempt != attempt_) return;
+    writing_ = false;
+    current_.bytes.clear();
+    if (finished_) return;
+    if (ec) {
+      // The upstream stopped reading: its answer (or the broken read) ends the exchange. The body
+      // still coming is dropped, its credit returned.
+      write_failed_ = true;
+      size_t dropped = payload;
+      for (const Chunk& c : pending_) dropped += c.bytes.size();
+      pending_.clear();
+      ReportConsumed(dropped);
+      return;
+    }
+    if (!head_written_) {
+      head_written_ = true;
+    } else {
+      body_written_ += payload;
+      if (last || (framing_.content_length && body_written_ == *framing_.content_length)) wire_complete_ = true;
+      ReportConsumed(payload);
+      if (finished_) return;
+    }
+    WriteNext();
+  }
+
+  // --- response ---
+
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    parser_->header_limit(kHeaderLimit);
+    if (framing_.head_method) parser_->skip(true);
+    http::async_read_header(*conn_, buffer_, *parser_,
+                            [self = shared_from_this(), attempt = attempt_](error_code ec, size_t) {
+                              self->OnHeader(attempt, ec);
+                            });
+  }
+
+  void OnHeader(int attempt, error_code ec) {
+    if (attempt != attempt_ || finished_) return;
+    if (ec) return ReadFailed(ec);
+    auto& res = parser_->get();
+    const unsigned status = res.result_int();
+    if (status == 101) return Fail(ResetCode::kUpstreamError, "upstream " + target_.name + " switched protocols");
+    if (status < 200) return ReadHeader();  // 100 Continue, 103 Early Hints: the real answer follows
+    const std::string connection(res[http::field::connection]);
+    protocol::HeaderFields fields;
+    for (const auto& f : res) {
+      const std::string_view name(f.name_string().data(), f.name_string().size());
+      if (IsHopByHopField(name, connection)) continue;
+      fields.emplace_back(std::string(name), std::string(f.value()));
+    }
+    if (fields.size() > protocol::kMaxHeaderFields) {
+      return Fail(ResetCode::kUpstreamError, "upstream " + target_.name + " sent too many header fields");
+    }
+    head_sent_ = true;
+    timer_.cancel();
+    // The connection goes back to the pool before the sink hears of the end (it may then drop us).
+    const bool done = parser_->is_done();
+    if (done) ResponseComplete();
+    if (sink_) sink_->OnResponseHead(stream_, static_cast<uint16_t>(status), std::move(fields), done);
+    if (!done) ReadBody();
+  }
+
+  void ReadBody() {
+    if (finished_ || response_done_ || !sink_) return;
+    const size_t credit = sink_->SendCredit(stream_);
+    if (credit == 0) {
+      paused_ = true;
+      return;
+    }
+    if (!chunk_) {
+      chunk_ = std::make_unique<char[]>(protocol::kMaxDataChunk);
+      // Beast reads at most the buffer's free capacity (512 bytes unless reserved): one socket
+      // read, and one DATA frame, per 64 KiB rather than per 512 bytes.
+      buffer_.reserve(protocol::kMaxDataChunk);
+    }
+    requested_ = std::min(credit, protocol::kMaxDataChunk);
+    auto& body = parser_->get().body();
+    body.data = chunk_.get();
+    body.size = requested_;
+    body.more = true;
+    http::async_read_some(*conn_, buffer_, *parser_,
+                          [self = shared_from_this(), attempt = attempt_](error_code ec, size_t) {
+                            self->OnBody(attempt, ec);
+                          });
+  }
+
+  void OnBody(int attempt, error_code ec) {
+    if (attempt != attempt_ || finished_) return;
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return ReadFailed(ec);
+    const size_t got = requested_ - parser_->get().body().size;
+    const bool done = parser_->is_done();
+    if (done) ResponseComplete();
+    if ((got > 0 || done) && sink_) sink_->OnResponseData(stream_, std::string_view(chunk_.get(), got), done);
+    if (done) {
+      chunk_.reset();
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadFailed(error_code ec) {
+    if (!head_sent_ && reused_ && no_body_ && !retried_ && buffer_.size() == 0) {
+      // A keep-alive connection the upstream closed as we reused it: once more on a new one.
+      retried_ = true;
+      conn_->Close();
+      conn_.reset();
+      writing_ = false;
+      parser_.reset();
+      Acquire(false);
+      return;
+    }
+    const std::string why = ec == http::error::end_of_stream || ec == asio::error::eof
+                                ? "closed the connection"
+                                : ec.message();
+    Fail(ResetCode::kUpstreamError, "upstream " + target_.name + (head_sent_ ? " broke off its response: " : " failed before answering: ") + why);
+  }
+
+  void ResponseComplete() {
+    response_done_ = true;
+    const bool reusable = parser_->keep_alive() && wire_complete_ && !writing_ && !write_failed_ && pending_.empty();
+    if (reusable) {
+      pool_.Release(target_.name, std::move(conn_));
+    } else if (conn_) {
+      conn_->Close();
+    }
+    // Body chunks still queued go nowhere now; their credit returns.
+    size_t dropped = 0;
+    for (const Chunk& c : pending_) dropped += c.bytes.size();
+    pending_.clear();
+    if (dropped) ReportConsumed(dropped);
+  }
+
+  // --- reporting ---
+
+  void ReportConsumed(size_t n) {
+    if (n > 0 && sink_) sink_->OnRequestBodyConsumed(stream_, n);
+  }
+  void ReportConsumedLater(size_t n) {
+    if (n == 0) return;
+    asio::post(io_, [self = shared_from_this(), n] { self->ReportConsumed(n); });
+  }
+
+  void Fail(ResetCode code, const std::string& reason) {
+    if (finished_) return;
+    finished_ = true;
+    timer_.cancel();
+    if (conn_) conn_->Close();
+    if (auto* sink = std::exchange(sink_, nullptr)) sink->OnExchangeFailed(stream_, code, reason);
+  }
+  void FailLater(ResetCode code, std::string reason) {
+    asio::post(io_, [self = shared_from_this(), code, reason = std::move(reason)] { self->Fail(code, reason); });
+  }
+
+  UpstreamPool& pool_;
+  asio::io_context& io_;
+  const UpstreamTarget target_;
+  const uint32_t stream_;
+  const bool no_body_;
+  ExchangeSink* sink_;
+  const ForwardLimits limits_;
+  asio::steady_timer timer_;
+
+  std::string head_text_;
+  RequestFraming framing_;
+  std::unique_ptr<UpstreamConnection> conn_;
+  int attempt_ = 0;
+  bool reused_ = false;
+  bool retried_ = false;
+  bool finished_ = false;
+
+  // request direction
+  std::deque<Chunk> pending_;
+  Chunk current_;
+  std::string prefix_, suffix_;
+  bool head_written_ = false;
+  bool writing_ = false;
+  bool write_failed_ = false;
+  bool wire_complete_ = false;  // the whole request is on the wire
+  uint64_t body_seen_ = 0;
+  uint64_t body_written_ = 0;
+
+  // response direction
+  beast::flat_buffer buffer_;
+  std::optional<http::response_parser<http::buffer_body>> parser_;
+  std::unique_ptr<char[]> chunk_;
+  size_t requested_ = 0;
+  bool head_sent_ = false;
+  bool paused_ = false;
+  bool response_done_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<UpstreamExchange> StartHttpExchange(UpstreamPool& pool, asio::io_context& io,
+                                                    const UpstreamTarget& target, const protocol::RequestHead& head,
+                                                    ExchangeSink& sink, const ForwardLimits& limits) {
+  auto exchange = std::make_shared<HttpExchange>(pool, io, target, head, sink, limits);
+  exchange->Begin(head);
+  return exchange;
+}
+
+}  // namespace keyhole::agent

@@ -1,0 +1,47 @@
+// BlockingUpstream: a small HTTP/1.1 server on 127.0.0.1:0 for the tunnel's unit tests, written on
+// plain blocking sockets (one thread per connection) so the tests need no second Asio build. Keeps
+// connections alive. GET /hello → "hello" (with X-Host: the Host it was sent, X-Transfer-Encoding,
+// and hop-by-hop fields the agent must drop); ANY /echo → the request body; GET /bytes?n=N → N
+// bytes of a pattern ('a' + i % 26), Content-Length, or chunked with &chunked=1; GET /slow?ms=N.
+// Counts connections accepted. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace keyhole::agent::testing {
+
+class BlockingUpstream {
+ public:
+  BlockingUpstream();
+  ~BlockingUpstream();
+
+  int port() const { return port_; }
+  int connections() const { return connections_.load(); }
+  // The last request's head fields (lower-case names), for checking what the agent sent.
+  std::map<std::string, std::string> last_headers();
+  std::string last_request_line();
+
+  static char PatternByte(size_t i) { return static_cast<char>('a' + i % 26); }
+
+ private:
+  void AcceptLoop();
+  void Serve(int fd);
+
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> connections_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<std::thread> workers_;  // GUARDED_BY(mu_)
+  std::vector<int> fds_;              // GUARDED_BY(mu_)
+  std::map<std::string, std::string> last_headers_;  // GUARDED_BY(mu_)
+  std::string last_request_line_;     // GUARDED_BY(mu_)
+};
+
+}  // namespace keyhole::agent::testing
