@@ -179,6 +179,8 @@ StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string&
         }
         c.upstreams[name] = u;
       }
+      // The tunnel's HELLO carries the names; the protocol takes at most kMaxHelloUpstreams.
+      if (c.upstreams.size() > 256) r.Fail("upstreams: at most 256 [upstreams.NAME] sections");
     } else {
       r.Fail("unknown key " + key);
     }

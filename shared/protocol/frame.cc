@@ -34,8 +34,18 @@ size_t HeadersSize(const HeaderFields& headers) {
   return n;
 }
 
+// A reason as it goes on the wire: at most kMaxReason bytes, not ending inside a UTF-8 sequence.
+std::string_view WireReason(const std::string& reason) {
+  if (reason.size() <= kMaxReason) return reason;
+  size_t n = kMaxReason;
+  while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xc0) == 0x80) --n;
+  return std::string_view(reason.data(), n);
+}
+
 size_t PayloadSize(const Hello& f) {
-  RequireLimit(f.upstreams.size() <= 0xffff, "more than 65535 upstreams");
+  RequireLimit(f.upstreams.size() <= kMaxHelloUpstreams, "more than kMaxHelloUpstreams upstreams");
+  RequireLimit(f.software.size() <= kMaxName, "software is longer than kMaxName");
+  for (const std::string& u : f.upstreams) RequireLimit(u.size() <= kMaxName, "an upstream name is longer than kMaxName");
   size_t n = 2 + 1 + 4 + 4 + 4 + StringSize(f.software) + 2;
   for (const std::string& u : f.upstreams) n += StringSize(u);
   return n;
@@ -45,11 +55,11 @@ size_t PayloadSize(const RequestHead& f) {
 }
 size_t PayloadSize(const ResponseHead& f) { return 2 + HeadersSize(f.headers); }
 size_t PayloadSize(const Data& f) { return f.bytes.size(); }
-size_t PayloadSize(const Reset& f) { return 4 + StringSize(f.reason); }
+size_t PayloadSize(const Reset& f) { return 4 + 2 + WireReason(f.reason).size(); }
 size_t PayloadSize(const WindowUpdate&) { return 4; }
 size_t PayloadSize(const Ping&) { return 8; }
 size_t PayloadSize(const Pong&) { return 8; }
-size_t PayloadSize(const Close& f) { return 4 + StringSize(f.reason); }
+size_t PayloadSize(const Close& f) { return 4 + 2 + WireReason(f.reason).size(); }
 
 // --- encoding ----------------------------------------------------------------------------
 
@@ -151,7 +161,7 @@ void EncodeOne(const Data& f, std::string& out) {
 void EncodeOne(const Reset& f, std::string& out) {
   Writer w = AppendHeader(FrameType::kReset, 0, f.stream, PayloadSize(f), out);
   w.U32(static_cast<uint32_t>(f.code));
-  w.String(f.reason);
+  w.String(WireReason(f.reason));
 }
 
 void EncodeOne(const WindowUpdate& f, std::string& out) {
@@ -165,7 +175,7 @@ void EncodeOne(const Pong& f, std::string& out) { AppendHeader(FrameType::kPong,
 void EncodeOne(const Close& f, std::string& out) {
   Writer w = AppendHeader(FrameType::kClose, 0, 0, PayloadSize(f), out);
   w.U32(static_cast<uint32_t>(f.code));
-  w.String(f.reason);
+  w.String(WireReason(f.reason));
 }
 
 // What Encode would abort on, as a Status: every string and count fits its field and the payload
@@ -190,20 +200,26 @@ Status CheckLimits(const Frame& frame) {
       [&](const auto& f) -> Status {
         using T = std::decay_t<decltype(f)>;
         if constexpr (std::is_same_v<T, Hello>) {
-          if (f.software.size() > kMaxString) return too_long("software");
-          if (f.upstreams.size() > 0xffff) return InvalidArgumentError(name + ": more than 65535 upstreams");
+          if (f.software.size() > kMaxName) return InvalidArgumentError(name + ": software is longer than 255 bytes");
+          if (f.upstreams.size() > kMaxHelloUpstreams) {
+            return InvalidArgumentError(name + ": more than " + std::to_string(kMaxHelloUpstreams) + " upstreams");
+          }
           for (const std::string& u : f.upstreams) {
-            if (u.size() > kMaxString) return too_long("an upstream name");
+            if (u.size() > kMaxName) return InvalidArgumentError(name + ": an upstream name is longer than 255 bytes");
           }
         } else if constexpr (std::is_same_v<T, RequestHead>) {
-          if (f.upstream.size() > kMaxString) return too_long("upstream");
+          if (f.upstream.size() > kMaxName) return InvalidArgumentError(name + ": upstream is longer than 255 bytes");
           if (f.method.size() > kMaxString) return too_long("method");
           if (f.target.size() > kMaxString) return too_long("target");
           return check_headers(f.headers);
         } else if constexpr (std::is_same_v<T, ResponseHead>) {
           return check_headers(f.headers);
         } else if constexpr (std::is_same_v<T, Reset> || std::is_same_v<T, Close>) {
-          if (f.reason.size() > kMaxString) return too_long("reason");
+          if (f.reason.size() > kMaxReason) {
+            return InvalidArgumentError(name + ": reason is longer than " + std::to_string(kMaxReason) +
+                                        " bytes (Encode would cut it)");
+          }
+        } else if constexpr (std::is_same_v<T, Reset> || std::is_same_v<T, Close>) {
         }
         return Status::Ok();
       },

@@ -25,6 +25,9 @@ inline constexpr size_t kMaxPayload = 1 << 20;      // any frame; the decoder re
 inline constexpr size_t kMaxHeadPayload = 64 << 10; // a request or response head
 inline constexpr size_t kMaxDataChunk = 64 << 10;   // what senders put in one DATA frame
 inline constexpr size_t kMaxHeaderFields = 256;
+inline constexpr size_t kMaxReason = 1024;         // CLOSE and RESET reasons: Encode truncates, decoders refuse more
+inline constexpr size_t kMaxName = 255;            // an upstream name, the HELLO's software string
+inline constexpr size_t kMaxHelloUpstreams = 256;  // names in one HELLO
 inline constexpr size_t kMaxMessage = 2 << 20;      // a WebSocket message: senders batch within it, receivers accept it
 inline constexpr uint32_t kDefaultStreamWindow = 256 << 10;
 inline constexpr uint32_t kDefaultConnectionWindow = 16 << 20;
@@ -142,9 +145,10 @@ struct Close {
 
 using Frame = std::variant<Hello, RequestHead, ResponseHead, Data, Reset, WindowUpdate, Ping, Pong, Close>;
 
-// Appends the encoded frame to `out`. REQUIRES: the frame is within the limits above (strings
-// ≤ 65535 bytes, heads ≤ kMaxHeadPayload, Data ≤ kMaxPayload); past them it aborts, in every
-// build (see Validate).
+// Appends the encoded frame to `out`. A CLOSE or RESET reason longer than kMaxReason is cut there
+// (at a UTF-8 boundary): reasons often quote what a peer sent. REQUIRES: the frame is otherwise
+// within the limits above (strings ≤ 65535 bytes, heads ≤ kMaxHeadPayload, Data ≤ kMaxPayload, a
+// HELLO's names); past them it aborts, in every build: untrusted heads go through Validate first.
 void Encode(const Frame& frame, std::string& out);
 // Appends only a DATA frame's header; the caller appends `length` payload bytes after it.
 void AppendDataHeader(uint32_t stream, size_t length, bool end_stream, std::string& out);

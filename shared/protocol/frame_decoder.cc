@@ -46,9 +46,13 @@ class PayloadReader {
     rest_.remove_prefix(8);
     return true;
   }
-  bool String(const char* field, std::string& s) {
+  bool String(const char* field, std::string& s, size_t max = kMaxString) {
     uint16_t n = 0;
-    if (!U16(field, n) || !Need(field, n)) return false;
+    if (!U16(field, n)) return false;
+    if (n > max) {
+      return Fail(std::string(field) + " length " + std::to_string(n) + " exceeds the limit of " + std::to_string(max));
+    }
+    if (!Need(field, n)) return false;
     s.assign(rest_.data(), n);
     rest_.remove_prefix(n);
     return true;
@@ -115,7 +119,7 @@ StatusOr<Frame> DecodeHello(PayloadReader& r) {
   uint16_t upstreams = 0;
   if (r.U16("version", f.version) && r.U8("role", role) && r.U32("stream_window", f.stream_window) &&
       r.U32("connection_window", f.connection_window) && r.U32("max_streams", f.max_streams) &&
-      r.String("software", f.software) && r.Count("upstream", 2, 0xffff, upstreams)) {
+      r.String("software", f.software, kMaxName) && r.Count("upstream", 2, kMaxHelloUpstreams, upstreams)) {
     if (role != static_cast<uint8_t>(Role::kCoordinator) && role != static_cast<uint8_t>(Role::kAgent)) {
       r.Fail("unknown role " + std::to_string(role));
     }
@@ -124,7 +128,7 @@ StatusOr<Frame> DecodeHello(PayloadReader& r) {
     CheckWindow(r, "connection_window", f.connection_window);
     f.upstreams.resize(upstreams);
     for (std::string& u : f.upstreams) {
-      if (!r.String("upstream", u)) break;
+      if (!r.String("upstream", u, kMaxName)) break;
       if (u.empty()) r.Fail("empty upstream name");
     }
   }
@@ -134,7 +138,7 @@ StatusOr<Frame> DecodeHello(PayloadReader& r) {
 
 StatusOr<Frame> DecodeRequestHead(PayloadReader& r, uint32_t stream, bool end_stream) {
   RequestHead f{.stream = stream, .end_stream = end_stream};
-  if (r.String("upstream", f.upstream) && r.String("method", f.method) && r.String("target", f.target)) {
+  if (r.String("upstream", f.upstream, kMaxName) && r.String("method", f.method) && r.String("target", f.target)) {
     if (f.upstream.empty()) {
       r.Fail("empty upstream");
     } else if (f.method.empty()) {
@@ -169,7 +173,7 @@ StatusOr<Frame> DecodeResponseHead(PayloadReader& r, uint32_t stream, bool end_s
 StatusOr<Frame> DecodeReset(PayloadReader& r, uint32_t stream) {
   Reset f{.stream = stream};
   uint32_t code = 0;
-  if (r.U32("code", code) && r.String("reason", f.reason)) {
+  if (r.U32("code", code) && r.String("reason", f.reason, kMaxReason)) {
     if (code < static_cast<uint32_t>(ResetCode::kCancel) || code > static_cast<uint32_t>(ResetCode::kInternal)) {
       r.Fail("unknown reset code " + std::to_string(code));
     }
@@ -203,7 +207,7 @@ StatusOr<Frame> DecodeOpaque(PayloadReader& r) {
 StatusOr<Frame> DecodeClose(PayloadReader& r) {
   Close f;
   uint32_t code = 0;
-  if (r.U32("code", code) && r.String("reason", f.reason)) {
+  if (r.U32("code", code) && r.String("reason", f.reason, kMaxReason)) {
     if (code < static_cast<uint32_t>(CloseCode::kNormal) || code > static_cast<uint32_t>(CloseCode::kIdleTimeout)) {
       r.Fail("unknown close code " + std::to_string(code));
     }

@@ -69,7 +69,7 @@ std::vector<RoundTripCase> RoundTripCases() {
   return {
       {"hello_defaults", Hello{}},
       {"hello_agent", Hello{.role = Role::kAgent, .max_streams = 64, .software = "keyhole-agent/0.1.0",
-                            .upstreams = {"grafana", "wiki", std::string(300, 'u')}}},
+                            .upstreams = {"grafana", "wiki", std::string(kMaxName, 'u')}}},
       {"hello_coordinator_edges", Hello{.version = 0xffff, .role = Role::kCoordinator, .stream_window = 0,
                                         .connection_window = kMaxWindow, .max_streams = 0xffffffff}},
       {"request_head", RequestHead{.stream = 1, .upstream = "grafana", .method = "GET", .target = "/api/x?y=1",
@@ -87,7 +87,7 @@ std::vector<RoundTripCase> RoundTripCases() {
       {"data_max_payload", Data{.stream = 9, .bytes = std::string(kMaxPayload, '\0')}},
       {"reset_cancel_empty_reason", Reset{.stream = 1, .code = ResetCode::kCancel}},
       {"reset_internal", Reset{.stream = 3, .code = ResetCode::kInternal, .reason = "boom"}},
-      {"reset_max_reason", Reset{.stream = 3, .code = ResetCode::kUpstreamError, .reason = std::string(0xffff, 'r')}},
+      {"reset_max_reason", Reset{.stream = 3, .code = ResetCode::kUpstreamError, .reason = std::string(kMaxReason, 'r')}},
       {"window_update_connection", WindowUpdate{.stream = 0, .increment = 1}},
       {"window_update_stream_max", WindowUpdate{.stream = 11, .increment = kMaxWindow}},
       {"ping_zero", Ping{}},
@@ -308,7 +308,13 @@ std::vector<RefusalCase> RefusalCases() {
       {"hello_empty_upstream_name", Raw(FrameType::kHello, 0, 0, HelloPayload(2, 1, {"ok", ""})),
        "empty upstream name"},
       {"hello_upstream_count_beyond_payload",
-       Raw(FrameType::kHello, 0, 0, U16(1) + U8(2) + U32(1) + U32(1) + U32(1) + Str("") + U16(500)), "does not fit"},
+       Raw(FrameType::kHello, 0, 0, U16(1) + U8(2) + U32(1) + U32(1) + U32(1) + Str("") + U16(200)), "does not fit"},
+      {"hello_upstream_count_over_limit",
+       Raw(FrameType::kHello, 0, 0, U16(1) + U8(2) + U32(1) + U32(1) + U32(1) + Str("") + U16(257)),
+       "upstream count 257 exceeds the limit of 256"},
+      {"hello_software_too_long",
+       Raw(FrameType::kHello, 0, 0, U16(1) + U8(2) + U32(1) + U32(1) + U32(1) + Str(std::string(256, 's')) + U16(0)),
+       "software length 256 exceeds the limit of 255"},
       {"reset_code_zero", Raw(FrameType::kReset, 0, 1, U32(0) + Str("")), "unknown reset code 0"},
       {"reset_code_ten", Raw(FrameType::kReset, 0, 1, U32(10) + Str("")), "unknown reset code 10"},
       {"close_code_zero", Raw(FrameType::kClose, 0, 0, U32(0) + Str("")), "unknown close code 0"},
@@ -394,7 +400,12 @@ TEST(FrameCodec, ValidateRefusesWhatTheDecoderWouldOrEncodeCouldNot) {
       {"stream_0_data", Data{.stream = 0, .bytes = "x"}, "stream 0"},
       {"stream_0_head", ResponseHead{.stream = 0, .status = 200}, "stream 0"},
       {"data_over_limit", Data{.stream = 1, .bytes = std::string(kMaxPayload + 1, 'x')}, "kMaxPayload"},
-      {"reason_too_long", Close{.reason = std::string(0x10000, 'r')}, "reason is longer than 65535"},
+      {"reason_too_long", Close{.reason = std::string(kMaxReason + 1, 'r')}, "reason is longer than 1024"},
+      {"upstream_name_too_long", RequestHead{.stream = 1, .upstream = std::string(kMaxName + 1, 'u'), .method = "GET",
+                                             .target = "/"},
+       "upstream is longer than 255"},
+      {"too_many_upstreams", Hello{.upstreams = std::vector<std::string>(kMaxHelloUpstreams + 1, "u")}, "more than 256"},
+      {"software_too_long", Hello{.software = std::string(kMaxName + 1, 's')}, "software is longer than 255"},
       {"zero_increment", WindowUpdate{.stream = 1, .increment = 0}, "increment 0"},
   };
   for (const Case& c : cases) {
@@ -408,7 +419,8 @@ TEST(FrameCodec, ValidateRefusesWhatTheDecoderWouldOrEncodeCouldNot) {
 
 TEST(FrameCodecDeathTest, EncodingPastALimitAborts) {
   std::string out;
-  EXPECT_DEATH(Encode(Close{.reason = std::string(0x10000, 'r')}, out), "longer than 65535");
+  EXPECT_DEATH(Encode(Hello{.upstreams = std::vector<std::string>(kMaxHelloUpstreams + 1, "u")}, out),
+               "kMaxHelloUpstreams");
   EXPECT_DEATH(Encode(ResponseHead{.stream = 1, .status = 200,
                                    .headers = {{"a", std::string(0xffff, 'v')}, {"b", std::string(0xffff, 'v')}}},
                       out),
@@ -448,6 +460,29 @@ TEST(FrameCodec, ToStringNamesEverything) {
   EXPECT_EQ(ToString(Reset{.stream = 5, .code = ResetCode::kUpstreamTimeout, .reason = "no head"}),
             "RESET stream=5 UPSTREAM_TIMEOUT no head");
   EXPECT_EQ(ToString(Close{.code = CloseCode::kReplaced, .reason = "x\ny"}), "CLOSE REPLACED x\\x0ay");
+}
+
+// Regression: a peer's 64 KiB CLOSE reason echoed back in our own CLOSE aborted the coordinator.
+// Reasons are cut at kMaxReason (never inside a UTF-8 sequence), and the decoder refuses longer.
+TEST(FrameCodec, LongReasonsAreCutNotFatal) {
+  std::string reason = std::string(kMaxReason - 1, 'r') + "\xc3\xa9" + std::string(0x10000, 'x');
+  std::string out;
+  Encode(Close{.code = CloseCode::kNormal, .reason = "peer said: " + reason}, out);
+  Encode(Reset{.stream = 1, .code = ResetCode::kInternal, .reason = reason}, out);
+  auto frames = DecodeMessage(out);
+  ASSERT_TRUE(frames.ok()) << frames.status().message();
+  ASSERT_EQ(frames->size(), 2u);
+  const auto& close = std::get<Close>((*frames)[0]);
+  EXPECT_LE(close.reason.size(), kMaxReason);
+  EXPECT_EQ(close.reason.rfind("peer said: ", 0), 0u);
+  const auto& reset = std::get<Reset>((*frames)[1]);
+  EXPECT_EQ(reset.reason, std::string(kMaxReason - 1, 'r'));  // the 2-byte é would straddle the cut
+
+  std::string wire = Raw(FrameType::kClose, 0, 0, U32(1) + Str(std::string(kMaxReason + 1, 'r')));
+  std::string_view in = wire;
+  auto refused = DecodeFrame(in);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("reason length 1025 exceeds the limit of 1024"));
 }
 
 }  // namespace
