@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Keyhole's developer entry point, on Debian 12 as root (or with sudo):
-#   installers/dev.sh run    install what is missing, build, run a coordinator on embedded defaults
+#   installers/dev.sh run    install what is missing, build, run a coordinator, a local agent and a sample
+#                            upstream on embedded defaults, and show one request tunneled through them
 #   installers/dev.sh test   install what is missing, build, run every test and a 30 s fuzz run (what .ci/run calls)
 #   installers/dev.sh deps | build
 # Idempotent: a second run installs nothing and rebuilds only what changed.
@@ -72,9 +73,9 @@ run() {
   fi
   local url="https://${LISTEN}" ca="$DATA/tls/coordinator.crt"
   # Globals: the traps run after this function's locals are gone.
-  COORD_PID="" AGENT_PID=""
-  trap 'kill $AGENT_PID $COORD_PID 2>/dev/null; wait 2>/dev/null; exit 0' INT TERM
-  trap 'kill $AGENT_PID $COORD_PID 2>/dev/null || true' EXIT
+  COORD_PID="" AGENT_PID="" UPSTREAM_PID=""
+  trap 'kill $AGENT_PID $UPSTREAM_PID $COORD_PID 2>/dev/null; wait 2>/dev/null; exit 0' INT TERM
+  trap 'kill $AGENT_PID $UPSTREAM_PID $COORD_PID 2>/dev/null || true' EXIT
   "$bin" serve --data-dir "$DATA" --listen "$LISTEN" &
   COORD_PID=$!
   local i
@@ -84,9 +85,26 @@ run() {
     sleep 0.1
   done
 
-  # A local agent in a pool named "local", activated once with a one-time code.
+  # A sample on-premises service for the agent to reach: the test suite's HTTP upstream, on an
+  # ephemeral loopback port.
+  local upstream_bin="$BUILD/tests/keyhole-test-upstream" upstream_port=""
   mkdir -p -m 0700 "$AGENT_STATE"
-  [ -f "$AGENT_STATE/agent.toml" ] || printf '# keyhole-agent configuration (docs/AGENTS.md)\n' >"$AGENT_STATE/agent.toml"
+  "$upstream_bin" --name sample >"$AGENT_STATE/upstream.out" 2>"$AGENT_STATE/upstream.log" &
+  UPSTREAM_PID=$!
+  for i in $(seq 50); do
+    upstream_port="$(sed -n 's/^PORT //p' "$AGENT_STATE/upstream.out")"
+    [ -n "$upstream_port" ] && break
+    sleep 0.1
+  done
+  [ -n "$upstream_port" ] || { echo "the sample upstream did not start" >&2; exit 1; }
+
+  # A local agent in a pool named "local", activated once with a one-time code; its config names
+  # the sample upstream (rewritten each run: the port is new every time).
+  cat >"$AGENT_STATE/agent.toml" <<TOML
+# keyhole-agent configuration (docs/AGENTS.md), written by installers/dev.sh run
+[upstreams.sample]
+url = "http://127.0.0.1:$upstream_port"
+TOML
   local api=(curl -fsS --cacert "$ca" -H "Authorization: SSWS $token" -H "Content-Type: application/json")
   if [ ! -f "$AGENT_STATE/state.json" ]; then
     log "activating a local agent ($AGENT_STATE)"
@@ -99,9 +117,14 @@ run() {
   fi
   "$agent" run --state-dir "$AGENT_STATE" --config "$AGENT_STATE/agent.toml" 2>"$AGENT_STATE/agent.log" &
   AGENT_PID=$!
-  for i in $(seq 50); do
-    "$agent" status --state-dir "$AGENT_STATE" --config "$AGENT_STATE/agent.toml" >/dev/null 2>&1 && break
-    sleep 0.2
+  local pool_id tunnel="" reply=""
+  pool_id="$(jq -r .pool_id "$AGENT_STATE/state.json")"
+  tunnel="$url/api/v1/agentPools/$pool_id/tunnel/sample/hello"
+  # One request through the tunnel: caller → coordinator → agent → the sample upstream.
+  for i in $(seq 100); do
+    reply="$(curl -fsS --cacert "$ca" -H "Authorization: SSWS $token" "$tunnel" 2>/dev/null)" && break
+    kill -0 "$AGENT_PID" 2>/dev/null || { echo "the agent stopped; see $AGENT_STATE/agent.log" >&2; exit 1; }
+    sleep 0.1
   done
 
   cat >&2 <<MSG
@@ -116,12 +139,16 @@ run() {
   Local agent (state in $AGENT_STATE, log in $AGENT_STATE/agent.log)
 $("$agent" status --state-dir "$AGENT_STATE" --config "$AGENT_STATE/agent.toml" 2>&1 | sed 's/^/    /')
 
+  One tunneled request (coordinator → agent → sample upstream on 127.0.0.1:$upstream_port):
+    curl --cacert $ca -H "Authorization: SSWS \$TOKEN" $tunnel
+    → ${reply:-(no answer yet: see $AGENT_STATE/agent.log)}
+
   Try:
     curl --cacert $ca -H "Authorization: SSWS $token" $url/api/v1/users/me
     curl --cacert $ca -H "Authorization: SSWS $token" $url/api/v1/agentPools
     KEYHOLE_URL=$url KEYHOLE_TOKEN=$token KEYHOLE_CA_FILE=$ca $BUILD/coordinator/ctl/keyholectl users list
 
-  Ctrl-C stops both.
+  Ctrl-C stops all three.
 
 MSG
   wait "$COORD_PID"
