@@ -1,7 +1,13 @@
 // AgentLink<Stream>: the Beast WebSocket session of one agent's tunnel (agent_link.h). Lives on
-// the worker thread that accepted it; every public entry point posts to that thread, so the
-// session's state needs no lock. Writes go through a bounded queue of WebSocket messages, and
-// frames queued while a write is in flight are batched into the next message.
+// the worker thread that accepted it; every public entry point queues its work for that thread,
+// so the session's state needs no lock. Writes go through a bounded queue of WebSocket messages,
+// and frames queued while a write is in flight are batched into the next message.
+//
+// Per request the tunnel hops threads twice (caller's worker → link's worker → caller's), and
+// each hop is batched: the exchanges' calls queue on the link and one posted handler runs all
+// that piled up; the events for the exchanges (opened, head, data, reset…) of one read or one
+// such run queue per stream and go out as one posted handler per destination thread. The frames
+// a batch produces leave in one WebSocket message (one write), not one write per frame.
 #include "coordinator/tunnel/agent_link.h"
 
 #include <boost/asio/post.hpp>
@@ -10,7 +16,9 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <algorithm>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <unordered_map>
 
@@ -31,8 +39,12 @@ namespace websocket = beast::websocket;
 using protocol::CloseCode;
 using protocol::ResetCode;
 
-// Link-thread state of one stream, but for `sink` and `sink_executor` (set at creation).
-struct LinkStream {
+// What a link delivers to a stream's sink, run on the sink's executor.
+using SinkCall = std::function<void(StreamSink&)>;
+
+// Link-thread state of one stream, but for `sink` and `sink_executor` (set at creation) and
+// the inbox (shared with the sink's thread under inbox_mu).
+struct LinkStream : std::enable_shared_from_this<LinkStream> {
   std::shared_ptr<StreamSink> sink;
   asio::any_io_executor sink_executor;
   uint32_t id = 0;          // 0 until opened
@@ -44,13 +56,30 @@ struct LinkStream {
   std::string parked;       // request body waiting for connection credit
   bool parked_end = false;
 
-  // Response body on its way to the sink: bytes that arrive while a delivery is already posted
-  // join it, so a burst of small DATA frames costs one cross-thread hand-off, not one each.
+  // Events on their way to the sink, in order. Response bytes that arrive while a delivery of
+  // data is still queued join it, so a burst of DATA frames costs one call, not one each.
   std::mutex inbox_mu;
-  std::string inbox;          // GUARDED_BY(inbox_mu)
-  bool inbox_end = false;     // GUARDED_BY(inbox_mu)
-  bool inbox_posted = false;  // GUARDED_BY(inbox_mu)
+  std::vector<SinkCall> calls;  // GUARDED_BY(inbox_mu)
+  std::string data;             // GUARDED_BY(inbox_mu)
+  bool data_end = false;        // GUARDED_BY(inbox_mu)
+  bool data_queued = false;     // GUARDED_BY(inbox_mu): a call in `calls` takes `data`
+  bool inbox_posted = false;    // GUARDED_BY(inbox_mu): a drain is pending (or scheduled)
 };
+
+namespace {
+
+// On the sink's executor: runs what the link queued for `s` so far.
+void DrainInbox(LinkStream& s) {
+  std::vector<SinkCall> calls;
+  {
+    std::lock_guard lock(s.inbox_mu);
+    calls.swap(s.calls);
+    s.inbox_posted = false;
+  }
+  for (SinkCall& call : calls) call(*s.sink);
+}
+
+}  // namespace
 
 namespace {
 
@@ -105,35 +134,59 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     auto s = std::make_shared<LinkStream>();
     s->sink = std::move(sink);
     s->sink_executor = std::move(sink_executor);
-    asio::post(ws_.get_executor(), [self = this->shared_from_this(), s, head = std::move(head)]() mutable {
-      self->DoOpen(s, std::move(head));
-    });
+    Run([this, s, head = std::move(head)]() mutable { DoOpen(s, std::move(head)); });
     return s;
   }
   void SendData(const std::shared_ptr<LinkStream>& s, std::string bytes, bool end_stream) override {
-    asio::post(ws_.get_executor(), [self = this->shared_from_this(), s, bytes = std::move(bytes), end_stream]() mutable {
-      self->DoSendData(s, std::move(bytes), end_stream);
-    });
+    Run([this, s, bytes = std::move(bytes), end_stream]() mutable { DoSendData(s, std::move(bytes), end_stream); });
   }
   void Consumed(const std::shared_ptr<LinkStream>& s, size_t n) override {
-    asio::post(ws_.get_executor(), [self = this->shared_from_this(), s, n] { self->DoConsumed(s, n); });
+    Run([this, s, n] { DoConsumed(s, n); });
   }
   void Cancel(const std::shared_ptr<LinkStream>& s) override {
-    asio::post(ws_.get_executor(), [self = this->shared_from_this(), s] { self->DoCancel(s); });
+    Run([this, s] { DoCancel(s); });
   }
   // TunnelLink, from any thread.
   void Close(CloseCode code, std::string reason) override {
-    asio::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason = std::move(reason)]() mutable {
-      self->DoClose(code, std::move(reason));
-    });
+    Run([this, code, reason = std::move(reason)]() mutable { DoClose(code, std::move(reason)); });
   }
   void Drain(CloseCode code, std::string reason) override {
-    asio::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason = std::move(reason)]() mutable {
-      self->DoDrain(code, std::move(reason));
-    });
+    Run([this, code, reason = std::move(reason)]() mutable { DoDrain(code, std::move(reason)); });
   }
 
  private:
+  // Queues `op` for the link's thread. Ops that pile up while one run is pending go with it: a
+  // burst of requests from another worker costs that worker one hand-off, not one per call.
+  template <class F>
+  void Run(F&& op) {
+    {
+      std::lock_guard lock(ops_mu_);
+      ops_.emplace_back(std::forward<F>(op));
+      if (ops_posted_) return;
+      ops_posted_ = true;
+    }
+    asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->RunOps(); });
+  }
+
+  void RunOps() {
+    {
+      std::lock_guard lock(ops_mu_);
+      running_.swap(ops_);
+      ops_posted_ = false;
+    }
+    BeginBatch();
+    for (auto& op : running_) op();
+    running_.clear();
+    EndBatch();
+  }
+
+  // Inside a batch, deliveries to the sinks and writes to the agent wait for its end.
+  void BeginBatch() { ++batch_; }
+  void EndBatch() {
+    if (--batch_ > 0) return;
+    FlushDeliveries();
+    Flush();
+  }
   void OnAccept(beast::error_code ec) {
     upgrade_.reset();
     if (ec) return Fail(ec, "websocket accept");
@@ -154,6 +207,7 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   void OnRead(beast::error_code ec, size_t) {
     if (ec) return Lost(ec, "read");
     last_frame_ms.store(MonoMillis(hub_.clock()), std::memory_order_relaxed);
+    BeginBatch();
     if (!closing_) {
       const auto data = rd_.cdata();
       std::string_view message(static_cast<const char*>(data.data()), data.size());
@@ -166,6 +220,7 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
         OnFrame(std::move(frame).value());
       }
     }
+    EndBatch();
     rd_.consume(rd_.size());
     // An idle link keeps no read buffer to speak of (10,000 of them); a busy one keeps its own.
     if (rd_.capacity() > (streams_.empty() ? kIdleReadBuffer : kBusyReadBuffer)) rd_.shrink_to_fit();
@@ -285,9 +340,10 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     s->local_end = head.end_stream;
     head.stream = s->id;
     streams_.emplace(s->id, s);
+    const bool body = !head.end_stream;
     Enqueue(head);
-    const uint32_t credit = head.end_stream ? 0 : peer_stream_window_;
-    Deliver(*s, [credit](StreamSink& sink) { sink.OnOpened(credit); });
+    // A request without body waits for nothing: no call (and no thread hop) for it.
+    if (body) Deliver(*s, [credit = peer_stream_window_](StreamSink& sink) { sink.OnOpened(credit); });
   }
 
   void DoSendData(const std::shared_ptr<LinkStream>& s, std::string bytes, bool end) {
@@ -374,31 +430,66 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   }
 
   void DeliverData(const std::shared_ptr<LinkStream>& s, std::string bytes, bool end) {
+    bool schedule = false;
     {
       std::lock_guard lock(s->inbox_mu);
-      if (s->inbox.empty()) s->inbox = std::move(bytes);
-      else s->inbox += bytes;
-      s->inbox_end = s->inbox_end || end;
-      if (s->inbox_posted) return;
+      if (s->data.empty()) s->data = std::move(bytes);
+      else s->data += bytes;
+      s->data_end = s->data_end || end;
+      if (!s->data_queued) {
+        s->data_queued = true;
+        // The drain that runs this holds `s`.
+        s->calls.emplace_back([st = s.get()](StreamSink& sink) {
+          std::string out;
+          bool out_end;
+          {
+            std::lock_guard lock(st->inbox_mu);
+            out.swap(st->data);
+            out_end = st->data_end;
+            st->data_end = false;
+            st->data_queued = false;
+          }
+          sink.OnData(std::move(out), out_end);
+        });
+      }
+      schedule = !s->inbox_posted;
       s->inbox_posted = true;
     }
-    asio::post(s->sink_executor, [s] {
-      std::string out;
-      bool out_end;
-      {
-        std::lock_guard lock(s->inbox_mu);
-        out.swap(s->inbox);
-        out_end = s->inbox_end;
-        s->inbox_end = false;
-        s->inbox_posted = false;
-      }
-      s->sink->OnData(std::move(out), out_end);
-    });
+    if (schedule) Schedule(s);
   }
 
   template <class F>
   void Deliver(LinkStream& s, F&& f) {
-    asio::post(s.sink_executor, [sink = s.sink, f = std::forward<F>(f)]() mutable { f(*sink); });
+    bool schedule = false;
+    {
+      std::lock_guard lock(s.inbox_mu);
+      s.calls.emplace_back(std::forward<F>(f));
+      schedule = !s.inbox_posted;
+      s.inbox_posted = true;
+    }
+    if (schedule) Schedule(s.shared_from_this());
+  }
+
+  // `s` has calls waiting and no drain pending: one goes out at the end of the batch (now, if
+  // outside one).
+  void Schedule(std::shared_ptr<LinkStream> s) {
+    deliveries_.push_back(std::move(s));
+    if (batch_ == 0) FlushDeliveries();
+  }
+
+  // One posted handler per destination executor drains the inboxes of all its streams.
+  void FlushDeliveries() {
+    while (!deliveries_.empty()) {
+      const asio::any_io_executor ex = deliveries_.front()->sink_executor;
+      auto split = std::stable_partition(deliveries_.begin(), deliveries_.end(),
+                                         [&ex](const std::shared_ptr<LinkStream>& s) { return s->sink_executor == ex; });
+      std::vector<std::shared_ptr<LinkStream>> group(std::make_move_iterator(deliveries_.begin()),
+                                                     std::make_move_iterator(split));
+      deliveries_.erase(deliveries_.begin(), split);
+      asio::post(ex, [group = std::move(group)] {
+        for (const auto& s : group) DrainInbox(*s);
+      });
+    }
   }
 
   // The message frames are appended to: the last queued one unless it is being written or full.
@@ -423,7 +514,7 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
       LogWarning("tunnel: agent " + agent_id + " does not read; closing its connection");
       return Abort();
     }
-    if (writing_ || out_.empty() || closed_) return;
+    if (batch_ > 0 || writing_ || out_.empty() || closed_) return;
     writing_ = true;
     ws_.async_write(asio::buffer(out_.front()), beast::bind_front_handler(&AgentLink::OnWrite, this->shared_from_this()));
   }
@@ -541,6 +632,14 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   std::unordered_map<uint32_t, std::shared_ptr<LinkStream>> streams_;
   std::vector<uint32_t> waiting_;  // streams with body parked for connection credit
   uint32_t next_stream_ = 1;
+
+  // Work queued by other threads (Run), and the run in progress.
+  std::mutex ops_mu_;
+  std::vector<std::function<void()>> ops_;  // GUARDED_BY(ops_mu_)
+  bool ops_posted_ = false;                 // GUARDED_BY(ops_mu_)
+  std::vector<std::function<void()>> running_;
+  int batch_ = 0;                                         // BeginBatch() depth
+  std::vector<std::shared_ptr<LinkStream>> deliveries_;  // streams whose drain waits for the batch's end
 };
 
 }  // namespace

@@ -179,6 +179,11 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     if (link_ && handle_) link_->Cancel(handle_);
   }
 
+  // The agent ended its side (the link saw END_STREAM before we did) and so did we: the link
+  // has removed the stream or will once its parked body is out, and gives the connection credit
+  // back then. Consumed() and Cancel() would be no-ops there, each a hop to the link's thread.
+  bool StreamOver() const { return response_end_ && end_sent_; }
+
   // Request body, caller → agent.
   void OnOpened(uint32_t credit) {
     opened_ = true;
@@ -317,7 +322,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     }
     const size_t n = bytes.size();
     if (no_body_) {
-      if (n > 0) link_->Consumed(handle_, n);
+      if (n > 0 && !end) link_->Consumed(handle_, n);
     } else if (n > 0) {
       body_written_ += n;
       if (chunked_) {
@@ -387,8 +392,9 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
       return Abort("writing the response: " + ec.message());
     }
     // Only now may the agent send that much more: a slow caller slows the agent.
-    if (consumed > 0 && link_ && handle_) link_->Consumed(handle_, consumed);
-    Write();
+    if (consumed > 0 && link_ && handle_ && !response_end_) link_->Consumed(handle_, consumed);
+    // What arrived meanwhile is queued already: no need to wait for more (Write()'s post).
+    if (!write_posted_) DoWrite();
   }
 
   void Complete() {
@@ -452,7 +458,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     finished_ = true;
     error_ = std::move(error);
     timer_.cancel();
-    CancelStream();  // a no-op on the link for a stream that ended both ways
+    if (!StreamOver()) CancelStream();
     ReleaseLink();
     if (reading_) {
       // The caller's body is still coming; the connection is not reusable.
