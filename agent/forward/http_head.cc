@@ -67,6 +67,23 @@ bool IsHopByHopField(std::string_view name, std::string_view connection) {
   return false;
 }
 
+std::string QuoteForReason(std::string_view text, size_t max) {
+  std::string out;
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    const bool plain = u >= 0x20 && u < 0x7f && u != '\\';
+    if (out.size() + (plain ? 1 : 4) > max) return out + "...";
+    if (plain) {
+      out += static_cast<char>(u);
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out.append(buf, 4);
+    }
+  }
+  return out;
+}
+
 void AppendChunkHeader(size_t size, std::string& out) {
   char buf[24];
   const int n = std::snprintf(buf, sizeof buf, "%zx\r\n", size);
@@ -82,7 +99,7 @@ StatusOr<RequestFraming> WriteUpstreamRequestHead(const protocol::RequestHead& h
   std::string_view connection;
   for (const auto& [name, value] : head.headers) {
     if (!IsToken(name)) return InvalidArgumentError("bad header field name");
-    if (!IsFieldValue(value)) return InvalidArgumentError("bad value of header field " + name);
+    if (!IsFieldValue(value)) return InvalidArgumentError("bad value of header field " + QuoteForReason(name));
     if (EqualsNoCase(name, "connection")) connection = value;
   }
   out.append(head.method).append(" ").append(head.target).append(" HTTP/1.1\r\nHost: ").append(target.host_header);

@@ -31,6 +31,12 @@ StatusOr<RequestFraming> WriteUpstreamRequestHead(const protocol::RequestHead& h
 // Transfer-Encoding, Upgrade, or a name listed in `connection` (the Connection field's value).
 bool IsHopByHopField(std::string_view name, std::string_view connection);
 
+// Text a peer sent (a header name, an upstream name, a path), made fit for a RESET reason or a log
+// line: printable ASCII kept, every other byte (and '\\') as \xNN, at most `max` bytes of output
+// plus "..." when cut. Keeps reasons short whatever the peer sent.
+inline constexpr size_t kMaxQuoted = 128;
+std::string QuoteForReason(std::string_view text, size_t max = kMaxQuoted);
+
 // Appends the chunk framing for `size` body bytes ("1f40\r\n"); the caller then writes the bytes and "\r\n".
 void AppendChunkHeader(size_t size, std::string& out);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";

@@ -2,6 +2,9 @@
 // request head and body are written as raw HTTP/1.1 (http_head.h frames them); the response is
 // read with a response_parser<buffer_body> into one chunk buffer at a time, never more than the
 // sink's send credit, so a slow coordinator pauses the upstream read (TCP then pushes back).
+// Deadlines: the response head within ForwardLimits::response_timeout of the connection; after it,
+// the same span without progress while a body read or write waits on the upstream (time paused
+// for lack of send credit does not count).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -25,16 +28,26 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using boost::system::error_code;
 using protocol::ResetCode;
+using Clock = std::chrono::steady_clock;
 
 constexpr size_t kHeaderLimit = 48 << 10;  // stays under the protocol's kMaxHeadPayload once encoded
 constexpr size_t kMaxWriteBatch = 256 << 10;
+
+std::string Span(std::chrono::milliseconds d) {
+  return d.count() % 1000 ? std::to_string(d.count()) + " ms" : std::to_string(d.count() / 1000) + " s";
+}
+
+// A request that may run twice: retried on a fresh connection when a reused one was closed under
+// it. Not POST, PUT, PATCH or DELETE, body or no body.
+bool IsIdempotentRetryable(std::string_view method) { return method == "GET" || method == "HEAD" || method == "OPTIONS"; }
 
 class HttpExchange final : public UpstreamExchange, public std::enable_shared_from_this<HttpExchange> {
  public:
   HttpExchange(UpstreamPool& pool, asio::io_context& io, UpstreamTarget target, const protocol::RequestHead& head,
                ExchangeSink& sink, ForwardLimits limits)
       : pool_(pool), io_(io), target_(std::move(target)), stream_(head.stream), no_body_(head.end_stream),
-        sink_(&sink), limits_(limits), timer_(io) {}
+        retryable_(IsIdempotentRetryable(head.method)), sink_(&sink), limits_(limits), timer_(io), read_watch_(io),
+        write_watch_(io) {}
 
   void Begin(const protocol::RequestHead& head) {
     auto framing = WriteUpstreamRequestHead(head, target_, head_text_);
@@ -78,7 +91,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
   void Cancel() override {
     sink_ = nullptr;
     finished_ = true;
-    timer_.cancel();
+    StopTimers();
     if (conn_) conn_->Close();
   }
 
@@ -87,6 +100,44 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     std::string bytes;
     bool end = false;
   };
+
+  // A deadline on progress with the upstream: active while a read or write waits on it. Each
+  // operation only notes its start time; the timer re-arms itself when it fires early, so a fast
+  // stream costs no timer operation per read.
+  struct Watch {
+    explicit Watch(asio::io_context& io) : timer(io) {}
+    asio::steady_timer timer;
+    Clock::time_point since{};
+    bool active = false;
+    bool armed = false;
+  };
+
+  void Watching(Watch& w, const char* stalled) {
+    w.since = Clock::now();
+    w.active = true;
+    if (!w.armed) Arm(w, stalled);
+  }
+  static void Idle(Watch& w) { w.active = false; }
+
+  void Arm(Watch& w, const char* stalled) {
+    w.armed = true;
+    w.timer.expires_at(w.since + limits_.response_timeout);
+    w.timer.async_wait([self = shared_from_this(), &w, stalled](error_code ec) {
+      w.armed = false;
+      if (ec || self->finished_ || !w.active) return;
+      if (Clock::now() < w.since + self->limits_.response_timeout) return self->Arm(w, stalled);
+      self->Fail(ResetCode::kUpstreamTimeout,
+                 "upstream " + self->target_.name + " " + stalled + " for " + Span(self->limits_.response_timeout));
+    });
+  }
+
+  void StopTimers() {
+    timer_.cancel();
+    Idle(read_watch_);
+    Idle(write_watch_);
+    read_watch_.timer.cancel();
+    write_watch_.timer.cancel();
+  }
 
   void Acquire(bool allow_reuse) {
     const int attempt = ++attempt_;
@@ -108,10 +159,8 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
       timer_.expires_after(limits_.response_timeout);
       timer_.async_wait([self = shared_from_this()](error_code ec) {
         if (ec || self->head_sent_) return;
-        const auto ms = self->limits_.response_timeout.count();
         self->Fail(ResetCode::kUpstreamTimeout,
-                   "upstream " + self->target_.name + " sent no response in " +
-                       (ms % 1000 ? std::to_string(ms) + " ms" : std::to_string(ms / 1000) + " s"));
+                   "upstream " + self->target_.name + " sent no response in " + Span(self->limits_.response_timeout));
       });
     }
     head_written_ = false;
@@ -155,6 +204,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
       return;
     }
     writing_ = true;
+    Watching(write_watch_, "took no request bytes");
     asio::async_write(*conn_, buffers,
                       [self = shared_from_this(), attempt = attempt_, payload, last](error_code ec, size_t) {
                         self->OnWritten(attempt, ec, payload, last);
@@ -164,6 +214,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
   void OnWritten(int attempt, error_code ec, size_t payload, bool last) {
     if (attempt != attempt_) return;
     writing_ = false;
+    Idle(write_watch_);
     current_.bytes.clear();
     if (finished_) return;
     if (ec) {
@@ -230,20 +281,20 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     if (finished_ || response_done_ || !sink_) return;
     const size_t credit = sink_->SendCredit(stream_);
     if (credit == 0) {
-      paused_ = true;
+      paused_ = true;  // the read watch is idle: waiting for credit is not the upstream's stall
       return;
     }
-    if (!chunk_) {
-      chunk_ = std::make_unique<char[]>(protocol::kMaxDataChunk);
-      // Beast reads at most the buffer's free capacity (512 bytes unless reserved): one socket
-      // read, and one DATA frame, per 64 KiB rather than per 512 bytes.
-      buffer_.reserve(protocol::kMaxDataChunk);
-    }
+    if (!chunk_) chunk_ = std::make_unique<char[]>(protocol::kMaxDataChunk);
+    // Beast reads at most the buffer's free capacity (512 bytes unless reserved), and bytes read
+    // with the head may still sit in it: 64 KiB free means one socket read, and one DATA frame,
+    // per 64 KiB rather than per 512 bytes.
+    buffer_.reserve(buffer_.size() + protocol::kMaxDataChunk);
     requested_ = std::min(credit, protocol::kMaxDataChunk);
     auto& body = parser_->get().body();
     body.data = chunk_.get();
     body.size = requested_;
     body.more = true;
+    Watching(read_watch_, "sent no response bytes");
     http::async_read_some(*conn_, buffer_, *parser_,
                           [self = shared_from_this(), attempt = attempt_](error_code ec, size_t) {
                             self->OnBody(attempt, ec);
@@ -252,6 +303,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
 
   void OnBody(int attempt, error_code ec) {
     if (attempt != attempt_ || finished_) return;
+    Idle(read_watch_);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return ReadFailed(ec);
     const size_t got = requested_ - parser_->get().body().size;
@@ -266,9 +318,11 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
   }
 
   void ReadFailed(error_code ec) {
-    if (!head_sent_ && reused_ && no_body_ && !retried_ && buffer_.size() == 0) {
-      // A keep-alive connection the upstream closed as we reused it: once more on a new one.
+    if (!head_sent_ && reused_ && no_body_ && retryable_ && !retried_ && buffer_.size() == 0) {
+      // A keep-alive connection the upstream closed as we reused it: once more on a new one. Only
+      // for methods that may run twice: the upstream may have acted on the request before closing.
       retried_ = true;
+      Idle(write_watch_);
       conn_->Close();
       conn_.reset();
       writing_ = false;
@@ -284,6 +338,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
 
   void ResponseComplete() {
     response_done_ = true;
+    StopTimers();
     const bool reusable = parser_->keep_alive() && wire_complete_ && !writing_ && !write_failed_ && pending_.empty();
     if (reusable) {
       pool_.Release(target_.name, std::move(conn_));
@@ -310,7 +365,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
   void Fail(ResetCode code, const std::string& reason) {
     if (finished_) return;
     finished_ = true;
-    timer_.cancel();
+    StopTimers();
     if (conn_) conn_->Close();
     if (auto* sink = std::exchange(sink_, nullptr)) sink->OnExchangeFailed(stream_, code, reason);
   }
@@ -323,9 +378,11 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
   const UpstreamTarget target_;
   const uint32_t stream_;
   const bool no_body_;
+  const bool retryable_;  // GET, HEAD, OPTIONS
   ExchangeSink* sink_;
   const ForwardLimits limits_;
-  asio::steady_timer timer_;
+  asio::steady_timer timer_;  // the response head
+  Watch read_watch_, write_watch_;
 
   std::string head_text_;
   RequestFraming framing_;

@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "agent/activation/coordinator_url.h"
+#include "agent/forward/http_head.h"
 #include "shared/rest/server_trust.h"
 
 namespace keyhole::agent {
@@ -34,7 +35,6 @@ using Kind = TunnelOutcome::Kind;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr char kTunnelPath[] = "/api/v1/agents/me/tunnel";
-constexpr size_t kReadMessageMax = 32 << 20;
 constexpr std::chrono::seconds kCloseGrace{2};
 
 struct ParsedUrl {
@@ -158,6 +158,14 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
           req.set(http::field::user_agent, software);
           req.set(http::field::sec_websocket_protocol, protocol::kWebSocketSubprotocol);
         }));
+    // Beast's own deadlines: the upgrade and the closing handshake (the dial deadline covers the
+    // first too), and a connection on which nothing at all arrives for longer than the ping rule
+    // allows. WebSocket pings are not used (the protocol has its own).
+    websocket::stream_base::timeout limits;
+    limits.handshake_timeout = timeouts_.connect;
+    limits.idle_timeout = timeouts_.ping_interval + 2 * timeouts_.ping_timeout;
+    limits.keep_alive_pings = false;
+    ws_.set_option(limits);
     ws_.async_handshake(response_, url_.host_header, url_.target,
                         [self = this->shared_from_this()](error_code ec) { self->OnUpgraded(ec); });
   }
@@ -174,8 +182,8 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
     ws_.binary(true);
     ws_.auto_fragment(false);
     ws_.write_buffer_bytes(64 << 10);
-    ws_.read_message_max(kReadMessageMax);
-    session_.emplace(session_options_, pool_, [this] { DoWrite(); });
+    ws_.read_message_max(protocol::kMaxMessage);
+    session_.emplace(session_options_, pool_, [this] { OnOutput(); });
     session_->Start();
     DoRead();
   }
@@ -186,7 +194,7 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
     try {
       auto body = nlohmann::json::parse(response_.body());
       if (body.is_object() && body.contains("errorSummary") && body["errorSummary"].is_string()) {
-        summary = body["errorSummary"].get<std::string>();
+        summary = QuoteForReason(body["errorSummary"].get<std::string>(), 200);
       }
     } catch (const std::exception&) {
     }
@@ -227,6 +235,7 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
     const auto data = read_buffer_.cdata();
     auto violation = session_->OnMessage(std::string_view(static_cast<const char*>(data.data()), data.size()));
     read_buffer_.consume(read_buffer_.size());
+    if (session_->overloaded()) return Overloaded();
     if (violation) {
       const std::string why = violation->reason;
       return CloseWith(std::move(*violation), Kind::kFailed, "protocol error: " + why);
@@ -234,7 +243,7 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
     if (const auto& close = session_->peer_close()) {
       TunnelOutcome o{.kind = Kind::kClosed,
                       .reason = "closed by the coordinator: " + std::string(protocol::ToString(close->code)) +
-                                (close->reason.empty() ? "" : " (" + close->reason + ")"),
+                                (close->reason.empty() ? "" : " (" + QuoteForReason(close->reason, 200) + ")"),
                       .close_code = close->code};
       pending_outcome_ = std::move(o);
       return FinishClose();
@@ -250,10 +259,27 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
     if (!ended_ && !closing_) DoRead();
   }
 
+  // The session's wake: output to write, or too much of it waiting. Called from inside the session
+  // (and its exchanges' callbacks), so dropping the connection is posted, not done here.
+  void OnOutput() {
+    if (session_->overloaded()) {
+      asio::post(io_, [self = this->shared_from_this()] { self->Overloaded(); });
+      return;
+    }
+    DoWrite();
+  }
+
+  void Overloaded() {
+    if (ended_) return;
+    Fail("the coordinator is not reading: " + std::to_string(session_->backlog() >> 10) +
+         " KiB of output waiting");
+  }
+
   void DoWrite() {
     if (writing_ || ended_ || !session_ || !session_->HasOutput()) return;
     session_->TakeOutput(write_buffer_);
     writing_ = true;
+    write_started_ = SteadyClock::now();
     ws_.async_write(asio::buffer(write_buffer_),
                     [self = this->shared_from_this()](error_code ec, size_t) { self->OnWrite(ec); });
   }
@@ -272,6 +298,12 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
     ping_timer_.expires_after(timeouts_.ping_interval);
     ping_timer_.async_wait([self = this->shared_from_this()](error_code ec) {
       if (ec || self->ended_ || self->closing_) return;
+      // A write stuck this long: the coordinator reads nothing (it may still send).
+      const auto stuck = self->timeouts_.ping_interval + self->timeouts_.ping_timeout;
+      if (self->writing_ && SteadyClock::now() - self->write_started_ > stuck) {
+        return self->Fail("the coordinator has read nothing for " +
+                          Seconds(std::chrono::duration_cast<std::chrono::seconds>(SteadyClock::now() - self->write_started_)));
+      }
       if (!self->ping_outstanding_) {  // a deadline under way is not pushed back by the next ping
         self->ping_outstanding_ = true;
         self->frames_at_ping_ = self->session_->frames_received();
@@ -368,6 +400,7 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
   std::optional<protocol::Close> drain_close_;
   TunnelOutcome pending_outcome_;
   SteadyClock::time_point up_since_{};
+  SteadyClock::time_point write_started_{};
   uint64_t frames_at_ping_ = 0;
   uint64_t pings_ = 0;
   bool up_ = false;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "agent/forward/http_head.h"
 #include "shared/log/log.h"
 
 namespace keyhole::agent {
@@ -16,11 +17,8 @@ constexpr size_t kMinUsefulRoom = 16 << 10;  // less output room than this: wait
 
 protocol::Close ProtocolError(std::string why) { return protocol::Close{CloseCode::kProtocolError, std::move(why)}; }
 
-size_t HeadPayloadSize(const protocol::HeaderFields& headers) {
-  size_t n = 2 + 2;
-  for (const auto& [name, value] : headers) n += 4 + name.size() + value.size();
-  return n;
-}
+// The path of a request target, for logs: query strings carry secrets.
+std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
 }  // namespace
 
@@ -37,6 +35,11 @@ void TunnelSession::Start() {
   hello.max_streams = options_.max_streams;
   hello.software = options_.software;
   hello.upstreams = pool_.Names();
+  if (hello.upstreams.size() > protocol::kMaxHelloUpstreams) {
+    LogError("tunnel: the config names " + std::to_string(hello.upstreams.size()) + " upstreams; only the first " +
+             std::to_string(protocol::kMaxHelloUpstreams) + " are announced to the coordinator");
+    hello.upstreams.resize(protocol::kMaxHelloUpstreams);
+  }
   Queue(hello);
 }
 
@@ -78,7 +81,12 @@ void TunnelSession::OutputWritten() {
 void TunnelSession::Queue(const protocol::Frame& frame) {
   const bool was_empty = out_.empty();
   protocol::Encode(frame, out_);
-  if (was_empty && wake_) wake_();
+  if (!overloaded_ && backlog() > options_.output_limit + options_.backlog_limit) {
+    overloaded_ = true;
+    if (wake_) wake_();  // the transport sees overloaded() and drops the connection
+  } else if (was_empty && wake_) {
+    wake_();
+  }
 }
 
 void TunnelSession::SendPing(uint64_t opaque) { Queue(protocol::Ping{opaque}); }
@@ -135,7 +143,10 @@ std::optional<protocol::Close> TunnelSession::Handle(protocol::Frame& frame) {
     return std::nullopt;
   }
   if (auto* ping = std::get_if<protocol::Ping>(&frame)) {
-    Queue(protocol::Pong{ping->opaque});
+    // A coordinator that pings without reading would grow the queue without bound: while more
+    // than a quarter of the backlog allowance waits beyond the DATA bound, PINGs go unanswered
+    // (the coordinator's liveness rule counts any frame, and DATA is still flowing, or nothing is).
+    if (backlog() <= options_.output_limit + options_.backlog_limit / 4) Queue(protocol::Pong{ping->opaque});
     return std::nullopt;
   }
   if (std::holds_alternative<protocol::Pong>(frame)) return std::nullopt;
@@ -156,13 +167,15 @@ std::optional<protocol::Close> TunnelSession::OnRequestHead(protocol::RequestHea
   } else if (streams_.size() >= options_.max_streams) {
     Reset(head.stream, ResetCode::kRefused, "the agent is at its limit of " + std::to_string(options_.max_streams) + " streams");
   } else if (!pool_.Has(head.upstream)) {
-    LogWarning("tunnel: refused a request for upstream \"" + head.upstream + "\", which this agent's config does not name");
-    Reset(head.stream, ResetCode::kUnknownUpstream, "upstream " + head.upstream + " is not configured on this agent");
+    const std::string name = QuoteForReason(head.upstream);
+    LogWarning("tunnel: refused a request for upstream \"" + name + "\", which this agent's config does not name");
+    Reset(head.stream, ResetCode::kUnknownUpstream, "upstream " + name + " is not configured on this agent");
   } else {
     ++streams_served_;
     auto [it, inserted] = streams_.try_emplace(head.stream, options_.stream_window, peer_stream_window_);
     it->second.request_ended = head.end_stream;
-    LogDebug("tunnel: stream " + std::to_string(head.stream) + ": " + head.method + " " + head.upstream + " " + head.target);
+    LogDebug("tunnel: stream " + std::to_string(head.stream) + ": " + QuoteForReason(head.method) + " " + head.upstream +
+             " " + QuoteForReason(PathOf(head.target)));
     it->second.exchange = pool_.Start(head, *this);
   }
   // A refused request's body may still arrive; OnData returns its credit.
@@ -249,11 +262,17 @@ void TunnelSession::ResumeBlocked() {
 void TunnelSession::OnResponseHead(uint32_t stream, uint16_t status, protocol::HeaderFields headers, bool end_stream) {
   auto it = streams_.find(stream);
   if (it == streams_.end()) return;
-  if (HeadPayloadSize(headers) > protocol::kMaxHeadPayload) {
-    Reset(stream, ResetCode::kUpstreamError, "the upstream's response head is too large");
+  // Built from the upstream's bytes: anything Encode would abort on, or the coordinator's decoder
+  // refuse (too many or too large fields, a bad name or value, a status out of range), resets the
+  // stream instead.
+  protocol::Frame head = protocol::ResponseHead{stream, end_stream, status, std::move(headers)};
+  if (Status valid = protocol::Validate(head); !valid.ok()) {
+    LogInfo("tunnel: stream " + std::to_string(stream) + ": the upstream's response head cannot be relayed: " +
+            QuoteForReason(valid.message(), 200));
+    Reset(stream, ResetCode::kUpstreamError, "the upstream's response head is invalid or too large");
     return;
   }
-  Queue(protocol::ResponseHead{stream, end_stream, status, std::move(headers)});
+  Queue(head);
   it->second.response_ended = end_stream;
   RemoveIfDone(stream);
 }

@@ -3,7 +3,10 @@
 // answers HELLO and PING, opens an UpstreamExchange per REQUEST_HEAD (refusing unknown upstreams,
 // streams beyond max_streams and, once draining, every new stream), keeps both flow-control windows
 // per stream and for the connection, and batches outgoing frames into one message. Output is
-// bounded: exchanges get send credit only while less than output_limit bytes wait to be written.
+// bounded: exchanges get send credit only while less than output_limit bytes wait to be written;
+// PONGs are dropped while output is backed up; and past output_limit + backlog_limit unwritten
+// bytes (heads, RESETs: a coordinator that sends but never reads) the session is overloaded() and
+// the transport drops the connection.
 // Not thread-safe: lives on the tunnel's io_context thread, as do its exchanges.
 #pragma once
 
@@ -28,7 +31,8 @@ struct TunnelSessionOptions {
   uint32_t max_streams = 64;
   uint32_t stream_window = protocol::kDefaultStreamWindow;
   uint32_t connection_window = protocol::kDefaultConnectionWindow;
-  size_t output_limit = 512 << 10;
+  size_t output_limit = 512 << 10;   // unwritten bytes beyond which response DATA waits
+  size_t backlog_limit = 4 << 20;    // beyond output_limit: the coordinator is not reading
 };
 
 class TunnelSession final : public ExchangeSink {
@@ -46,6 +50,11 @@ class TunnelSession final : public ExchangeSink {
   std::optional<protocol::Close> OnMessage(std::string_view message);
 
   bool HasOutput() const { return !out_.empty(); }
+  // Bytes queued or being written.
+  size_t backlog() const { return out_.size() + in_flight_; }
+  // More than output_limit + backlog_limit bytes waited to be written: the transport must drop
+  // the connection (sticky; wake() was called when it became true).
+  bool overloaded() const { return overloaded_; }
   // Moves queued frames (whole ones, up to kMaxMessage bytes) into `message` (cleared first): one
   // WebSocket binary message.
   void TakeOutput(std::string& message);
@@ -109,6 +118,7 @@ class TunnelSession final : public ExchangeSink {
   uint32_t last_stream_ = 0;
   bool hello_received_ = false;
   bool draining_ = false;
+  bool overloaded_ = false;
   std::optional<protocol::Close> peer_close_;
   std::string out_;
   size_t in_flight_ = 0;

@@ -99,6 +99,12 @@ std::string BlockingUpstream::last_request_line() {
   return last_request_line_;
 }
 
+int BlockingUpstream::requests(const std::string& prefix) {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(std::count_if(targets_.begin(), targets_.end(),
+                                        [&](const std::string& t) { return t.rfind(prefix, 0) == 0; }));
+}
+
 void BlockingUpstream::AcceptLoop() {
   while (!stopping_) {
     int fd = ::accept(listen_fd_, nullptr, nullptr);
@@ -129,10 +135,20 @@ void BlockingUpstream::Serve(int fd) {
       value.erase(0, value.find_first_not_of(' '));
       fields[Lower(line.substr(0, colon))] = value;
     }
+    const std::string method = request_line.substr(0, request_line.find(' '));
+    const size_t t0 = request_line.find(' ') + 1;
+    const std::string target = request_line.substr(t0, request_line.rfind(' ') - t0);
     {
       std::lock_guard lock(mu_);
       last_headers_ = fields;
       last_request_line_ = request_line;
+      targets_.push_back(target);
+    }
+    if (target.rfind("/drop", 0) == 0) break;  // closes without an answer
+    if (target.rfind("/noread", 0) == 0) {
+      if (!SendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")) break;
+      while (!stopping_ && SendAll(fd, "1\r\nx\r\n")) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      break;
     }
     // The body, de-chunked.
     std::string body;
@@ -154,9 +170,6 @@ void BlockingUpstream::Serve(int fd) {
       }
       if (!ok) break;
     }
-    const std::string method = request_line.substr(0, request_line.find(' '));
-    const size_t t0 = request_line.find(' ') + 1;
-    const std::string target = request_line.substr(t0, request_line.rfind(' ') - t0);
     std::string reply;
     if (target.rfind("/hello", 0) == 0) {
       reply = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Host: " + fields["host"] + "\r\nX-Transfer-Encoding: " +
@@ -186,6 +199,18 @@ void BlockingUpstream::Serve(int fd) {
         sent += k;
       }
       if (!ok || (chunked && !SendAll(fd, "0\r\n\r\n"))) break;
+    } else if (target.rfind("/fields", 0) == 0) {
+      reply = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n";
+      for (size_t i = 0, n = QueryNumber(target, "n"); i < n; ++i) reply += "X-F" + std::to_string(i) + ": v\r\n";
+      if (!SendAll(fd, reply + "\r\n")) break;
+    } else if (target.rfind("/stall", 0) == 0) {
+      const size_t n = QueryNumber(target, "n");
+      if (!SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(2 * n) + "\r\n\r\n" + std::string(n, 's'))) break;
+      char tmp[4096];
+      while (::recv(fd, tmp, sizeof tmp, 0) > 0) {
+      }
+      if (!stopping_) ++stalls_closed_;
+      break;
     } else if (target.rfind("/slow", 0) == 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(QueryNumber(target, "ms")));
       if (!SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")) break;

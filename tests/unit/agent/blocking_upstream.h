@@ -2,8 +2,11 @@
 // plain blocking sockets (one thread per connection) so the tests need no second Asio build. Keeps
 // connections alive. GET /hello → "hello" (with X-Host: the Host it was sent, X-Transfer-Encoding,
 // and hop-by-hop fields the agent must drop); ANY /echo → the request body; GET /bytes?n=N → N
-// bytes of a pattern ('a' + i % 26), Content-Length, or chunked with &chunked=1; GET /slow?ms=N.
-// Counts connections accepted. Thread-safe.
+// bytes of a pattern ('a' + i % 26), Content-Length, or chunked with &chunked=1; GET /slow?ms=N;
+// GET /fields?n=N → N header fields; ANY /drop → closes the connection without answering;
+// GET /stall?n=N → Content-Length 2N but only N bytes, then waits for the agent to close;
+// POST /noread → answers at once (a trickle of chunks, every 100 ms) and never reads the body.
+// Counts connections accepted and requests per path. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -25,6 +28,10 @@ class BlockingUpstream {
   // The last request's head fields (lower-case names), for checking what the agent sent.
   std::map<std::string, std::string> last_headers();
   std::string last_request_line();
+  // Requests whose target starts with `prefix`.
+  int requests(const std::string& prefix);
+  // /stall connections the agent closed.
+  int stalls_closed() const { return stalls_closed_.load(); }
 
   static char PatternByte(size_t i) { return static_cast<char>('a' + i % 26); }
 
@@ -35,6 +42,7 @@ class BlockingUpstream {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<int> connections_{0};
+  std::atomic<int> stalls_closed_{0};
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
   std::mutex mu_;
@@ -42,6 +50,7 @@ class BlockingUpstream {
   std::vector<int> fds_;              // GUARDED_BY(mu_)
   std::map<std::string, std::string> last_headers_;  // GUARDED_BY(mu_)
   std::string last_request_line_;     // GUARDED_BY(mu_)
+  std::vector<std::string> targets_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace keyhole::agent::testing

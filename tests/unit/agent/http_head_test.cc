@@ -83,5 +83,30 @@ TEST(HttpHeadTest, HopByHopFields) {
   EXPECT_FALSE(IsHopByHopField("X-Private-Not", "x-private"));
 }
 
+TEST(HttpHeadTest, QuoteForReasonEscapesAndCuts) {
+  struct Case {
+    std::string in;
+    size_t max;
+    std::string out;
+  } cases[] = {
+      {"svc-1", 128, "svc-1"},
+      {"a\r\nb\x1b[31m\\", 128, "a\\x0d\\x0ab\\x1b[31m\\x5c"},
+      {"caf\xc3\xa9", 128, "caf\\xc3\\xa9"},
+      {std::string(300, 'x'), 128, std::string(128, 'x') + "..."},
+      {"abc\x01", 6, "abc..."},  // never half an escape
+      {"", 128, ""},
+  };
+  for (const auto& c : cases) EXPECT_EQ(QuoteForReason(c.in, c.max), c.out) << c.in;
+}
+
+TEST(HttpHeadTest, ALongBadHeaderNameIsQuotedShortInTheError) {
+  std::string out;
+  protocol::RequestHead head{.stream = 1, .end_stream = true, .upstream = "svc", .method = "GET", .target = "/",
+                             .headers = {{std::string(60000, 'N'), "a\nb"}}};
+  auto framing = WriteUpstreamRequestHead(head, Target(), out);
+  ASSERT_FALSE(framing.ok());
+  EXPECT_LE(framing.status().message().size(), 200u);
+}
+
 }  // namespace
 }  // namespace keyhole::agent

@@ -2,7 +2,8 @@
 // thread, plain http:// on loopback): the upgrade carries the token and the subprotocol, HELLO both
 // ways, a request forwarded to a real local upstream; 401 and 429 refusals classified (with
 // X-Rate-Limit-Reset); a missing subprotocol refused; a silent coordinator detected by the ping
-// deadline; a CLOSE reported with its code; a drain ending with CLOSE.
+// deadline; a CLOSE reported with its code; a drain ending with CLOSE; a coordinator that sends
+// without reading dropped rather than buffered for.
 #include "agent/tunnel/tunnel_connection.h"
 
 #include <gmock/gmock.h>
@@ -116,7 +117,7 @@ class TunnelConnectionTest : public ::testing::Test {
     std::shared_ptr<TunnelConnection> c;
     c = TunnelConnection::Create(
         io_, pool_, TunnelEndpoint{url, {}, "kha_secret"},
-        TunnelSessionOptions{.software = "keyhole-agent/test", .max_streams = 4}, timeouts,
+        session_options_, timeouts,
         {.up = [&](TunnelConnection* conn) {
            up_ = true;
            if (after_up) after_up(*conn);
@@ -134,6 +135,7 @@ class TunnelConnectionTest : public ::testing::Test {
   BlockingUpstream upstream_;
   asio::io_context io_;
   UpstreamPool pool_{io_, {}};
+  TunnelSessionOptions session_options_{.software = "keyhole-agent/test", .max_streams = 4};
   bool up_ = false;
 };
 
@@ -256,6 +258,34 @@ TEST_F(TunnelConnectionTest, DrainEndsWithAClose) {
   EXPECT_EQ(o->kind, Kind::kLocal);
   ASSERT_TRUE(seen.has_value());
   EXPECT_EQ(seen->code, protocol::CloseCode::kShuttingDown);
+}
+
+TEST_F(TunnelConnectionTest, ACoordinatorThatNeverReadsIsDropped) {
+  session_options_.output_limit = 64 << 10;
+  session_options_.backlog_limit = 256 << 10;
+  ScriptedCoordinator coordinator([](tcp::socket& socket, http::request<http::string_body>& req) {
+    websocket::stream<tcp::socket&> ws(socket);
+    AcceptAndHello(ws, req, nullptr);
+    // Four streams that stay open fill the agent's cap; then streams it must refuse, as fast as it
+    // reads them, never reading the RESETs: they pile up behind the full socket buffers.
+    uint32_t id = 1;
+    const auto end = std::chrono::steady_clock::now() + 8s;
+    while (std::chrono::steady_clock::now() < end) {
+      std::string message;
+      for (int i = 0; i < 10000; ++i, id += 2) {
+        protocol::Encode(protocol::RequestHead{.stream = id, .end_stream = true, .upstream = "svc", .method = "GET",
+                                               .target = id < 8 ? "/noread" : "/"},
+                         message);
+      }
+      ws.write(asio::buffer(message));  // throws once the agent has dropped the connection
+    }
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto o = Run(coordinator.url());
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->kind, Kind::kFailed);
+  EXPECT_THAT(o->reason, ::testing::HasSubstr("not reading"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 8s);
 }
 
 }  // namespace

@@ -2,7 +2,10 @@
 // in-process (no coordinator): HELLO, GET and POST (chunked and Content-Length) through, Host and
 // hop-by-hop fields, keep-alive reuse, unknown upstream refused, stream cap and drain refused,
 // upstream unreachable and timeout, RESET cancelling, flow control pausing and resuming the
-// upstream read, WINDOW_UPDATE after request bytes were written, and protocol violations.
+// upstream read, WINDOW_UPDATE after request bytes were written, and protocol violations; and the
+// security review's regressions: upstream heads the coordinator would refuse, peer text in RESET
+// reasons, a coordinator that never reads (PONGs dropped, then overloaded), no second run of a
+// non-idempotent request, and upstreams that stall mid-body or stop reading the request body.
 #include "agent/tunnel/tunnel_session.h"
 
 #include <gmock/gmock.h>
@@ -61,8 +64,9 @@ class TunnelSessionTest : public ::testing::Test {
     session_->OutputWritten();
   }
 
-  void Send(const std::vector<Frame>& frames) {
-    auto close = session_->OnMessage(Message(frames));
+  void Send(const std::vector<Frame>& frames) { SendMessage(Message(frames)); }
+  void SendMessage(const std::string& message) {
+    auto close = session_->OnMessage(message);
     ASSERT_FALSE(close.has_value()) << close->reason;
     Collect();
   }
@@ -371,6 +375,160 @@ TEST_F(TunnelSessionTest, MalformedHeadsNeverReachTheUpstream) {
   }
   RunUntil([] { return false; }, 100ms);
   EXPECT_EQ(upstream_.connections(), 0);
+}
+
+TEST_F(TunnelSessionTest, ResponseHeadsTheCoordinatorWouldRefuseResetTheStream) {
+  Hello();
+  const std::vector<protocol::HeaderFields> bad = {
+      {{"Bad Name", "x"}},
+      {{"X-Split", "a\r\nb"}},
+      {{"X-Big", std::string(70 << 10, 'v')}},
+      protocol::HeaderFields(300, {"X-Many", "v"}),
+  };
+  uint32_t stream = 1;
+  for (const auto& headers : bad) {
+    Send({Get(stream, "/slow?ms=300")});
+    session_->OnResponseHead(stream, 200, headers, false);  // as if the upstream had sent it
+    Collect();
+    ASSERT_TRUE(ResetOf(stream).has_value()) << stream;
+    EXPECT_EQ(ResetOf(stream)->code, ResetCode::kUpstreamError);
+    EXPECT_LE(ResetOf(stream)->reason.size(), 128u);
+    EXPECT_TRUE(Of<protocol::ResponseHead>(stream).empty());
+    stream += 2;
+  }
+  EXPECT_EQ(session_->open_streams(), 0u);
+  // And from a real upstream: more fields than a head may carry.
+  Send({Get(stream, "/fields?n=300")});
+  ASSERT_TRUE(RunUntil([&] { return ResetOf(stream).has_value(); }));
+  EXPECT_EQ(ResetOf(stream)->code, ResetCode::kUpstreamError);
+  Send({Get(stream + 2, "/fields?n=200")});
+  ASSERT_TRUE(RunUntil([&] { return Ended(stream + 2); }));
+  EXPECT_EQ(Of<protocol::ResponseHead>(stream + 2).at(0).headers.size(), 201u);
+}
+
+TEST_F(TunnelSessionTest, PeerTextInResetReasonsIsShortAndEscaped) {
+  Hello();
+  const std::string name = "\x1b[31m" + std::string(240, 'n');
+  Send({Get(1, "/hello", name)});
+  auto reset = ResetOf(1);
+  ASSERT_TRUE(reset.has_value());
+  EXPECT_EQ(reset->code, ResetCode::kUnknownUpstream);
+  EXPECT_LE(reset->reason.size(), 200u);
+  EXPECT_THAT(reset->reason, ::testing::HasSubstr("\\x1b[31m"));
+  for (char c : reset->reason) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << int(c);
+}
+
+TEST_F(TunnelSessionTest, ACoordinatorThatNeverReadsGetsNoPongsThenOverloads) {
+  Open({.software = "t", .max_streams = 4, .output_limit = 64 << 10, .backlog_limit = 64 << 10});
+  Hello();
+  hold_output_ = true;  // nothing is written from here on
+  std::string pings;
+  for (uint64_t i = 0; i < 10000; ++i) protocol::Encode(protocol::Ping{i}, pings);
+  SendMessage(pings);  // 180 KB of PONGs, were they all answered
+  EXPECT_LE(session_->backlog(), (64u << 10) + (16u << 10) + 32);
+  EXPECT_FALSE(session_->overloaded());
+  // RESETs (streams refused while draining) are not dropped: past the limit the session says the
+  // connection must go.
+  session_->Drain();
+  std::string heads;
+  for (uint32_t id = 1; id < 2 * 3000; id += 2) protocol::Encode(Get(id, "/"), heads);
+  SendMessage(heads);
+  EXPECT_TRUE(session_->overloaded());
+  EXPECT_LE(session_->backlog(), 2u << 20);
+}
+
+TEST_F(TunnelSessionTest, PongsAreAnsweredWhileOutputFlows) {
+  Hello();
+  std::string pings;
+  for (uint64_t i = 0; i < 1000; ++i) protocol::Encode(protocol::Ping{i}, pings);
+  SendMessage(pings);
+  size_t pongs = 0;
+  for (const auto& f : frames_) pongs += std::holds_alternative<protocol::Pong>(f);
+  EXPECT_EQ(pongs, 1000u);
+}
+
+TEST_F(TunnelSessionTest, ANonIdempotentRequestIsNotSentTwiceWhenAReusedConnectionDrops) {
+  Hello();
+  uint32_t id = 1;
+  auto pooled = [&] {  // leaves one idle keep-alive connection in the pool
+    Send({Get(id, "/hello")});
+    ASSERT_TRUE(RunUntil([&] { return Ended(id); }));
+    ASSERT_EQ(pool_->idle_count(), 1u);
+    id += 2;
+  };
+  pooled();
+  Send({protocol::RequestHead{.stream = id, .end_stream = true, .upstream = "svc", .method = "DELETE", .target = "/drop"}});
+  ASSERT_TRUE(RunUntil([&] { return ResetOf(id).has_value(); }));
+  EXPECT_EQ(ResetOf(id)->code, ResetCode::kUpstreamError);
+  EXPECT_EQ(upstream_.requests("/drop"), 1);
+  id += 2;
+
+  pooled();
+  Send({protocol::RequestHead{.stream = id, .end_stream = true, .upstream = "svc", .method = "POST", .target = "/drop",
+                              .headers = {{"Content-Length", "0"}}}});
+  ASSERT_TRUE(RunUntil([&] { return ResetOf(id).has_value(); }));
+  EXPECT_EQ(upstream_.requests("/drop"), 2);
+  id += 2;
+
+  pooled();  // a GET is retried once on a new connection (which the upstream drops too)
+  Send({Get(id, "/drop")});
+  ASSERT_TRUE(RunUntil([&] { return ResetOf(id).has_value(); }));
+  EXPECT_EQ(ResetOf(id)->code, ResetCode::kUpstreamError);
+  EXPECT_EQ(upstream_.requests("/drop"), 4);
+}
+
+TEST_F(TunnelSessionTest, AnUpstreamStallingMidBodyTimesOut) {
+  Open({.software = "t", .max_streams = 4}, {.connect_timeout = 2s, .response_timeout = 300ms});
+  Hello();
+  const auto start = std::chrono::steady_clock::now();
+  Send({Get(1, "/stall?n=1000")});
+  ASSERT_TRUE(RunUntil([&] { return ResetOf(1).has_value(); }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(ResetOf(1)->code, ResetCode::kUpstreamTimeout);
+  EXPECT_EQ(Of<protocol::ResponseHead>(1).size(), 1u);
+  EXPECT_EQ(Body(1), std::string(1000, 's'));
+  EXPECT_EQ(session_->open_streams(), 0u);
+  EXPECT_TRUE(RunUntil([&] { return upstream_.stalls_closed() == 1; }));  // its connection was closed
+  EXPECT_EQ(pool_->idle_count(), 0u);
+}
+
+TEST_F(TunnelSessionTest, TimePausedForCreditIsNotAStall) {
+  constexpr size_t kWindow = 64 << 10, kTotal = 256 << 10;
+  Open({.software = "t", .max_streams = 4}, {.connect_timeout = 2s, .response_timeout = 300ms});
+  Hello(kWindow, 16 << 20);
+  Send({Get(1, "/bytes?n=" + std::to_string(kTotal))});
+  ASSERT_TRUE(RunUntil([&] { return Body(1).size() == kWindow; }));
+  RunUntil([] { return false; }, 900ms);  // three timeouts without credit
+  EXPECT_FALSE(ResetOf(1).has_value());
+  for (size_t granted = kWindow; granted < kTotal; granted += kWindow) {
+    Send({protocol::WindowUpdate{.stream = 1, .increment = static_cast<uint32_t>(kWindow)}});
+  }
+  ASSERT_TRUE(RunUntil([&] { return Ended(1) || ResetOf(1).has_value(); }));
+  EXPECT_FALSE(ResetOf(1).has_value());
+  EXPECT_EQ(Body(1), Pattern(0, kTotal));
+}
+
+TEST_F(TunnelSessionTest, AnUpstreamThatStopsReadingTheRequestBodyTimesOut) {
+  Open({.software = "t", .max_streams = 4}, {.connect_timeout = 2s, .response_timeout = 500ms});
+  Hello();
+  Send({protocol::RequestHead{.stream = 1, .upstream = "svc", .method = "POST", .target = "/noread"}});
+  const std::string piece(64 << 10, 'u');
+  size_t sent = 0;
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  while (!ResetOf(1).has_value() && std::chrono::steady_clock::now() < end) {
+    size_t stream_granted = protocol::kDefaultStreamWindow, conn_granted = protocol::kDefaultConnectionWindow;
+    for (const auto& u : Of<protocol::WindowUpdate>(1)) stream_granted += u.increment;
+    for (const auto& u : Of<protocol::WindowUpdate>(0)) conn_granted += u.increment;
+    while (sent + piece.size() <= std::min(stream_granted, conn_granted)) {
+      Send({protocol::Data{.stream = 1, .bytes = piece}});
+      sent += piece.size();
+    }
+    RunUntil([] { return false; }, 20ms);
+  }
+  ASSERT_TRUE(ResetOf(1).has_value()) << sent << " bytes sent";
+  EXPECT_EQ(ResetOf(1)->code, ResetCode::kUpstreamTimeout);
+  EXPECT_THAT(ResetOf(1)->reason, ::testing::HasSubstr("took no request bytes"));
+  EXPECT_FALSE(Body(1).empty());  // the response was trickling all along
 }
 
 }  // namespace
