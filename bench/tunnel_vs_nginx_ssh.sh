@@ -1,0 +1,431 @@
+#!/usr/bin/env bash
+# The tunnel side by side (issue 5): one upstream (a private nginx serving a small static file and
+# a 100 MiB file), reached on loopback through
+#   direct         the upstream itself
+#   nginx          nginx proxy_pass (1 worker, keep-alive connections to the upstream)
+#   ssh -R         an `ssh -R` reverse tunnel through a private sshd (own host key, own
+#                  authorized_keys, ephemeral port)
+#   keyhole        a coordinator with one agent ([upstreams.bench] url = the upstream); callers
+#                  send GET /api/v1/agentPools/{poolId}/tunnel/bench/... with an admin SSWS token.
+#                  Two variants (BENCH_KEYHOLE_MODES): "plain" = coordinator --plain-http, so the
+#                  caller speaks plain HTTP as to every other path, and the agent dials ws://
+#                  (unencrypted, as loopback allows); "tls" = coordinator with its self-signed TLS,
+#                  the caller speaks HTTPS and the agent dials wss:// (what a deployment runs).
+# Small requests: wrk -t2 -c64 (req/s, p50, p99), then wrk -t1 -c1 (p50 with no queueing);
+# bulk: the 100 MiB file with curl (best of BENCH_BULK_TRIES). Prints a table and the issue's
+# ratios against their targets. Loopback only; stops by itself; stops what it started on exit.
+#
+#   flock /tmp/keyhole-build.lock bash bench/tunnel_vs_nginx_ssh.sh
+#
+# Environment (defaults in brackets):
+#   KEYHOLE_COORDINATOR / KEYHOLE_AGENT   binaries [build/coordinator/keyhole-coordinator, build/agent/keyhole-agent]
+#   BENCH_DURATION [10s]  BENCH_WARMUP [2s]  BENCH_CONNECTIONS [64]  BENCH_WRK_THREADS [2]
+#   BENCH_LATENCY_DURATION [5s] (the 1-connection run; 0 skips it)
+#   BENCH_ROUNDS [1]      rounds of every path, alternating; medians are reported
+#   BENCH_BULK_TRIES [3]  BENCH_SMALL_BYTES [300]  BENCH_BULK_MIB [100]
+#   BENCH_KEYHOLE_MODES ["plain tls"]; "" measures the peers only  BENCH_COORD_THREADS [0: one per core]
+#   BENCH_SSH_CIPHER      ssh -c CIPHER [OpenSSH's default choice]
+#   BENCH_KEEP            1: keep the temp dir (wrk outputs, logs) [0]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+COORD=${KEYHOLE_COORDINATOR:-$ROOT/build/coordinator/keyhole-coordinator}
+AGENT=${KEYHOLE_AGENT:-$ROOT/build/agent/keyhole-agent}
+DURATION=${BENCH_DURATION:-10s}
+WARMUP=${BENCH_WARMUP:-2s}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+WRK_THREADS=${BENCH_WRK_THREADS:-2}
+LAT_DURATION=${BENCH_LATENCY_DURATION:-5s}
+ROUNDS=${BENCH_ROUNDS:-1}
+BULK_TRIES=${BENCH_BULK_TRIES:-3}
+SMALL_BYTES=${BENCH_SMALL_BYTES:-300}
+BULK_MIB=${BENCH_BULK_MIB:-100}
+KEYHOLE_MODES=${BENCH_KEYHOLE_MODES-"plain tls"}
+COORD_THREADS=${BENCH_COORD_THREADS:-0}
+SSH_CIPHER=${BENCH_SSH_CIPHER:-}
+KEEP=${BENCH_KEEP:-0}
+
+die() { echo "tunnel_vs_nginx_ssh: $*" >&2; exit 1; }
+say() { echo "tunnel_vs_nginx_ssh: $*" >&2; }
+
+to_seconds() {  # "10s" / "1m" / "10" -> seconds
+  local v=$1
+  case $v in
+    *ms) echo 1 ;;
+    *s) echo "${v%s}" ;;
+    *m) echo $(( ${v%m} * 60 )) ;;
+    *) echo "$v" ;;
+  esac
+}
+
+# The peers are Debian packages; install what is missing (as root).
+need_pkgs=()
+command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx-light)
+command -v sshd >/dev/null || [[ -x /usr/sbin/sshd ]] || need_pkgs+=(openssh-server)
+command -v ssh >/dev/null || need_pkgs+=(openssh-client)
+if ((${#need_pkgs[@]})); then
+  [[ $(id -u) -eq 0 ]] || die "missing: ${need_pkgs[*]} (apt-get install them)"
+  say "installing ${need_pkgs[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  # Debian starts sshd/nginx where systemd runs; this benchmark uses private instances only.
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+SSHD=$(command -v sshd || echo /usr/sbin/sshd)
+for tool in wrk curl ssh ssh-keygen awk python3; do command -v "$tool" >/dev/null || die "$tool not found"; done
+[[ -x $COORD ]] || die "no coordinator at $COORD (build first)"
+[[ -x $AGENT ]] || die "no agent at $AGENT (build first)"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
+read -r -a MODES <<<"$KEYHOLE_MODES"
+for m in "${MODES[@]}"; do [[ $m == plain || $m == tls ]] || die "BENCH_KEYHOLE_MODES: plain and/or tls"; done
+
+DUR_S=$(to_seconds "$DURATION")
+WARM_S=$(to_seconds "$WARMUP")
+LAT_S=$(to_seconds "$LAT_DURATION")
+N_PATHS=$(( 3 + ${#MODES[@]} ))
+MAX_S=$(( ROUNDS * N_PATHS * (DUR_S + WARM_S + LAT_S + 15 + BULK_TRIES * 10) + 120 ))
+
+WORK=$(mktemp -d /tmp/keyhole-tunnel-bench.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ $KEEP == 1 ]]; then say "kept $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+(
+  trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+  sleep "$MAX_S" & nap=$!
+  wait "$nap"
+  echo "tunnel_vs_nginx_ssh: watchdog: over ${MAX_S}s, stopping" >&2
+  kill -TERM $$
+) &
+PIDS+=($!)
+
+wait_for() {  # wait_for SECONDS COMMAND...: poll every 0.1 s
+  local deadline=$(( SECONDS + $1 )); shift
+  until "$@" >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || return 1
+    sleep 0.1
+  done
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# ---- nginx instances: the upstream and the proxy, 1 worker each, no access log ----
+nginx_common() {  # nginx_common DIR: the shared top of a config
+  cat <<EOF
+worker_processes 1;
+error_log $1/error.log warn;
+pid $1/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 75s;
+  keepalive_requests 1000000;
+  client_body_temp_path $1/tmp_body;
+  proxy_temp_path $1/tmp_proxy;
+  fastcgi_temp_path $1/tmp_fastcgi;
+  uwsgi_temp_path $1/tmp_uwsgi;
+  scgi_temp_path $1/tmp_scgi;
+  default_type application/octet-stream;
+EOF
+}
+start_nginx() {  # start_nginx DIR URL_TO_PROBE: the config is DIR/nginx.conf
+  "$NGINX" -p "$1" -c "$1/nginx.conf" -e "$1/error.log" -g 'daemon off;' >"$1/stdout" 2>&1 &
+  PIDS+=($!)
+  wait_for 5 curl -fsS -o /dev/null "$2" || die "nginx in $1 did not start: $(tail -n 3 "$1/error.log" 2>/dev/null)"
+}
+
+UP=$WORK/upstream
+mkdir -p "$UP/html"
+head -c "$SMALL_BYTES" /dev/zero | tr '\0' 'k' >"$UP/html/small.txt"
+head -c $(( BULK_MIB * 1024 * 1024 )) /dev/urandom >"$UP/html/bulk.bin"
+BULK_BYTES=$(( BULK_MIB * 1024 * 1024 ))
+chmod 755 "$UP" "$UP/html"; chmod 644 "$UP/html/"*
+UP_PORT=$(free_port)
+{ nginx_common "$UP"; cat <<EOF
+  server {
+    listen 127.0.0.1:$UP_PORT;
+    root $UP/html;
+  }
+}
+EOF
+} >"$UP/nginx.conf"
+start_nginx "$UP" "http://127.0.0.1:$UP_PORT/small.txt"
+DIRECT=http://127.0.0.1:$UP_PORT
+
+PX=$WORK/proxy
+mkdir -p "$PX"
+PX_PORT=$(free_port)
+{ nginx_common "$PX"; cat <<EOF
+  upstream bench { server 127.0.0.1:$UP_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$PX_PORT;
+    location / {
+      proxy_pass http://bench;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_max_temp_file_size 0;   # stream the 100 MiB body, never spool it to disk
+    }
+  }
+}
+EOF
+} >"$PX/nginx.conf"
+start_nginx "$PX" "http://127.0.0.1:$PX_PORT/small.txt"
+PROXY=http://127.0.0.1:$PX_PORT
+
+# ---- ssh -R through a private sshd ----
+S=$WORK/ssh
+mkdir -p "$S" && chmod 700 "$S"
+ssh-keygen -q -t ed25519 -N '' -f "$S/host" && ssh-keygen -q -t ed25519 -N '' -f "$S/user"
+cp "$S/user.pub" "$S/authorized_keys"
+SSH_PORT=$(free_port)
+cat >"$S/sshd_config" <<EOF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $S/host
+AuthorizedKeysFile $S/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PidFile $S/sshd.pid
+StrictModes no
+AllowTcpForwarding yes
+EOF
+mkdir -p /run/sshd
+"$SSHD" -D -e -f "$S/sshd_config" 2>"$S/sshd.log" &
+SSHD_PID=$!
+PIDS+=("$SSHD_PID")
+wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSH_PORT" || die "sshd did not start: $(tail -n 3 "$S/sshd.log")"
+TUN_PORT=$(free_port)
+cipher=()
+[[ -n $SSH_CIPHER ]] && cipher=(-c "$SSH_CIPHER")
+ssh -N -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+  -o ExitOnForwardFailure=yes -o ServerAliveInterval=30 "${cipher[@]}" -i "$S/user" -p "$SSH_PORT" \
+  -R "127.0.0.1:$TUN_PORT:127.0.0.1:$UP_PORT" "$(id -un)@127.0.0.1" 2>"$S/ssh.log" &
+SSH_PID=$!
+PIDS+=("$SSH_PID")
+wait_for 10 curl -fsS -o /dev/null "http://127.0.0.1:$TUN_PORT/small.txt" || die "ssh -R tunnel not up: $(tail -n 3 "$S/ssh.log")"
+SSHR=http://127.0.0.1:$TUN_PORT
+SSH_FIRST_CIPHER=$(ssh -G -p "$SSH_PORT" 127.0.0.1 "${cipher[@]}" 2>/dev/null | awk '$1 == "ciphers" {split($2, c, ","); print c[1]}')
+
+# ---- keyhole: a coordinator per mode, one agent each ----
+declare -A KH_URL KH_TOKEN KH_CURL KH_COORD_PID KH_AGENT_PID
+for mode in "${MODES[@]}"; do
+  K=$WORK/keyhole-$mode
+  mkdir -p "$K"
+  timeout 30 "$COORD" init --data-dir "$K/data" >"$K/admin.token" 2>"$K/init.err" || die "init failed: $(cat "$K/init.err")"
+  token=$(cat "$K/admin.token")
+  printf '[ratelimits]\nenabled = false\n' >"$K/coordinator.toml"
+  plain=()
+  [[ $mode == plain ]] && plain=(--plain-http)
+  "$COORD" serve --data-dir "$K/data" --listen 127.0.0.1:0 "${plain[@]}" --threads "$COORD_THREADS" \
+    --log-level warning --config "$K/coordinator.toml" >"$K/coord.out" 2>"$K/coord.log" &
+  KH_COORD_PID[$mode]=$!
+  PIDS+=($!)
+  wait_for 15 grep -q "listening on" "$K/coord.out" || die "coordinator ($mode) did not start: $(tail -n 5 "$K/coord.log")"
+  url=$(sed -n 's/^keyhole-coordinator listening on //p' "$K/coord.out" | head -n1)
+  url=${url%/}
+  curl_tls=()
+  agent_tls=()
+  if [[ $mode == tls ]]; then
+    curl_tls=(--cacert "$K/data/tls/coordinator.crt")
+    agent_tls=(--ca-file "$K/data/tls/coordinator.crt")
+  fi
+  wait_for 10 curl -fsS "${curl_tls[@]}" -o /dev/null "$url/healthz" || die "coordinator ($mode): /healthz not 200"
+  api=(curl -fsS "${curl_tls[@]}" -H "Authorization: SSWS $token" -H 'Content-Type: application/json')
+  pool=$("${api[@]}" -d '{"name":"bench","type":"HTTP"}' "$url/api/v1/agentPools" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  code=$("${api[@]}" -X POST "$url/api/v1/agentPools/$pool/activationCodes" | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
+  printf '[upstreams.bench]\nurl = "http://127.0.0.1:%s"\n' "$UP_PORT" >"$K/agent.toml"
+  echo "$code" | "$AGENT" activate --coordinator "$url" --code - "${agent_tls[@]}" --name bench-agent \
+    --state-dir "$K/agent" --config "$K/agent.toml" >"$K/activate.out" 2>&1 || die "agent activation ($mode) failed: $(tail -n 3 "$K/activate.out")"
+  "$AGENT" run --state-dir "$K/agent" --config "$K/agent.toml" 2>"$K/agent.log" &
+  KH_AGENT_PID[$mode]=$!
+  PIDS+=($!)
+  KH_URL[$mode]="$url/api/v1/agentPools/$pool/tunnel/bench"
+  KH_TOKEN[$mode]=$token
+  KH_CURL[$mode]="${curl_tls[*]}"
+  # The tunnel is up once a request through it answers 200.
+  wait_for 20 curl -fsS "${curl_tls[@]}" -H "Authorization: SSWS $token" -o /dev/null "${KH_URL[$mode]}/small.txt" ||
+    die "keyhole ($mode): no answer through the tunnel: $(curl -sS "${curl_tls[@]}" -H "Authorization: SSWS $token" "${KH_URL[$mode]}/small.txt" 2>&1 | head -c 300); agent log: $(tail -n 3 "$K/agent.log")"
+done
+
+# ---- the paths ----
+PATH_NAMES=(direct nginx ssh)
+declare -A P_URL P_AUTH P_CURL P_PIDS
+P_URL[direct]=$DIRECT;  P_PIDS[direct]=""
+P_URL[nginx]=$PROXY;    P_PIDS[nginx]="$(cat "$PX/nginx.pid" 2>/dev/null || true)"
+P_URL[ssh]=$SSHR;       P_PIDS[ssh]="$SSHD_PID $SSH_PID"
+for mode in "${MODES[@]}"; do
+  p=keyhole-$mode
+  PATH_NAMES+=("$p")
+  P_URL[$p]=${KH_URL[$mode]}
+  P_AUTH[$p]=${KH_TOKEN[$mode]}
+  P_CURL[$p]=${KH_CURL[$mode]}
+  P_PIDS[$p]="${KH_COORD_PID[$mode]} ${KH_AGENT_PID[$mode]}"
+done
+
+# CPU ticks of a process and all its descendants (sshd forks per connection).
+tree_ticks() {
+  local total=0 pid kids
+  for pid in "$@"; do
+    [[ -r /proc/$pid/stat ]] || continue
+    total=$(( total + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat") ))
+    kids=$(pgrep -P "$pid" | tr '\n' ' ' || true)
+    [[ -n ${kids// /} ]] && total=$(( total + $(tree_ticks $kids) ))
+  done
+  echo "$total"
+}
+HZ=$(getconf CLK_TCK)
+
+run_wrk() {  # run_wrk PATH ROUND: warm-up, measured run, 1-connection run
+  local p=$1 r=$2 url=${P_URL[$1]}/small.txt hdr=()
+  [[ -n ${P_AUTH[$p]:-} ]] && hdr=(-H "Authorization: SSWS ${P_AUTH[$p]}")
+  timeout $(( WARM_S + 15 )) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${hdr[@]}" "$url" >/dev/null 2>&1 || true
+  local c0=() c1=() pid i total=0 parts=()
+  for pid in ${P_PIDS[$p]}; do c0+=("$(tree_ticks "$pid")"); done
+  timeout $(( DUR_S + 20 )) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency --timeout 2s "${hdr[@]}" "$url" \
+    >"$WORK/$p-r$r.wrk" 2>&1 || die "wrk failed for $p: $(tail -n 3 "$WORK/$p-r$r.wrk")"
+  for pid in ${P_PIDS[$p]}; do c1+=("$(tree_ticks "$pid")"); done
+  i=0
+  for pid in ${P_PIDS[$p]}; do
+    parts+=($(( c1[i] - c0[i] ))); total=$(( total + c1[i] - c0[i] )); i=$(( i + 1 ))
+  done
+  echo "$total" >"$WORK/$p-r$r.ticks"
+  echo "${parts[*]}" >"$WORK/$p-r$r.parts"
+  if (( LAT_S > 0 )); then
+    timeout $(( LAT_S + 20 )) wrk -t1 -c1 -d"$LAT_DURATION" --latency --timeout 2s "${hdr[@]}" "$url" \
+      >"$WORK/$p-r$r.lat" 2>&1 || die "wrk (1 connection) failed for $p: $(tail -n 3 "$WORK/$p-r$r.lat")"
+  fi
+}
+
+run_bulk() {  # run_bulk PATH ROUND: best MB/s of BULK_TRIES downloads, checking the size
+  local p=$1 r=$2 url=${P_URL[$1]}/bulk.bin best=0 i out code size speed hdr=() tls=()
+  [[ -n ${P_AUTH[$p]:-} ]] && hdr=(-H "Authorization: SSWS ${P_AUTH[$p]}")
+  # shellcheck disable=SC2206
+  [[ -n ${P_CURL[$p]:-} ]] && tls=(${P_CURL[$p]})
+  for i in $(seq 1 "$BULK_TRIES"); do
+    out=$(timeout 120 curl -sS "${tls[@]}" "${hdr[@]}" -o /dev/null -w '%{http_code} %{size_download} %{speed_download}' "$url") ||
+      die "bulk download failed for $p: $out"
+    read -r code size speed <<<"$out"
+    [[ $code == 200 && $size == "$BULK_BYTES" ]] || die "bulk download for $p: HTTP $code, $size of $BULK_BYTES bytes"
+    best=$(awk -v a="$best" -v b="$speed" 'BEGIN { print (b > a) ? b : a }')
+  done
+  awk -v b="$best" 'BEGIN { printf "%.1f\n", b / 1e6 }' >"$WORK/$p-r$r.bulk"
+}
+
+parse_wrk() {  # FILE -> "rps p50_ms p99_ms bad"
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+      if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
+      return v + 0
+    }
+    /^Requests\/sec:/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /Non-2xx or 3xx responses:/ { bad += $NF }
+    /Socket errors:/ { gsub(/,/, ""); for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) bad += $i }
+    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad }
+  ' "$1"
+}
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+say "upstream $DIRECT, nginx $PROXY, ssh -R $SSHR (sshd :$SSH_PORT), keyhole: $(for m in "${MODES[@]}"; do printf '%s=%s ' "$m" "${KH_URL[$m]}"; done)"
+say "$ROUNDS round(s) x ${#PATH_NAMES[@]} paths x (${WARMUP} warm-up + ${DURATION} at $CONNECTIONS connections + ${LAT_DURATION} at 1 + $BULK_TRIES x ${BULK_MIB} MiB); watchdog ${MAX_S}s"
+for r in $(seq 1 "$ROUNDS"); do
+  for p in "${PATH_NAMES[@]}"; do
+    say "round $r: $p"
+    run_wrk "$p" "$r"
+    run_bulk "$p" "$r"
+  done
+done
+
+# ---- report ----
+declare -A M_RPS M_P50 M_P99 M_LAT M_BULK M_BAD M_CPU
+for p in "${PATH_NAMES[@]}"; do
+  rps=() p50=() p99=() lat=() bulk=() cpu=() bad=0
+  for r in $(seq 1 "$ROUNDS"); do
+    read -r a b c d < <(parse_wrk "$WORK/$p-r$r.wrk")
+    rps+=("$a"); p50+=("$b"); p99+=("$c"); bad=$(( bad + d ))
+    if (( LAT_S > 0 )); then read -r _ b _ d < <(parse_wrk "$WORK/$p-r$r.lat"); lat+=("$b"); bad=$(( bad + d )); fi
+    bulk+=("$(cat "$WORK/$p-r$r.bulk")")
+    # CPU of the path's own processes (proxy, sshd+ssh, coordinator+agent) per request, µs.
+    cpu+=("$(awk -v t="$(cat "$WORK/$p-r$r.ticks")" -v hz="$HZ" -v n="$a" -v d="$DUR_S" 'BEGIN { printf "%.1f", (n > 0) ? t / hz * 1e6 / (n * d) : 0 }')")
+  done
+  M_RPS[$p]=$(median "${rps[@]}"); M_P50[$p]=$(median "${p50[@]}"); M_P99[$p]=$(median "${p99[@]}")
+  M_LAT[$p]=$( ((LAT_S > 0)) && median "${lat[@]}" || echo 0)
+  M_BULK[$p]=$(printf '%.0f' "$(median "${bulk[@]}")"); M_BAD[$p]=$bad; M_CPU[$p]=$(printf '%.1f' "$(median "${cpu[@]}")")
+done
+
+echo
+echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "Settings: BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_CONNECTIONS=$CONNECTIONS BENCH_WRK_THREADS=$WRK_THREADS BENCH_LATENCY_DURATION=$LAT_DURATION BENCH_ROUNDS=$ROUNDS BENCH_BULK_TRIES=$BULK_TRIES BENCH_KEYHOLE_MODES=\"$KEYHOLE_MODES\" BENCH_COORD_THREADS=$COORD_THREADS (elapsed ${SECONDS}s)"
+echo "Small: ${SMALL_BYTES}-byte static file, wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency, and wrk -t1 -c1 -d$LAT_DURATION for the unqueued p50; bulk: ${BULK_MIB} MiB, curl, best of $BULK_TRIES. nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), 1 worker each; $(ssh -V 2>&1 | cut -d, -f1), cipher ${SSH_CIPHER:-default (${SSH_FIRST_CIPHER:-?} first)}."
+echo
+echo "| path | req/s | p50 (ms) | p99 (ms) | p50 at 1 connection (ms) | bulk (MB/s) | path CPU per request (µs) | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+label() {
+  case $1 in
+    direct) echo "direct (upstream nginx)" ;;
+    nginx) echo "nginx proxy_pass" ;;
+    ssh) echo "ssh -R tunnel" ;;
+    keyhole-plain) echo "keyhole, caller HTTP, agent link ws://" ;;
+    keyhole-tls) echo "keyhole, caller HTTPS, agent link wss://" ;;
+  esac
+}
+for p in "${PATH_NAMES[@]}"; do
+  cpu=${M_CPU[$p]}
+  [[ $p == direct ]] && cpu="—"
+  echo "| $(label "$p") | $(printf '%.0f' "${M_RPS[$p]}") | ${M_P50[$p]} | ${M_P99[$p]} | ${M_LAT[$p]} | ${M_BULK[$p]} | $cpu | ${M_BAD[$p]} |"
+done
+echo
+# Who spent the path's CPU (last round): the proxy's own processes, per request.
+for p in "${PATH_NAMES[@]}"; do
+  [[ $p == direct || $p == nginx ]] && continue
+  read -r -a parts <"$WORK/$p-r$ROUNDS.parts"
+  read -r n _ < <(parse_wrk "$WORK/$p-r$ROUNDS.wrk")
+  us() { awk -v t="$1" -v hz="$HZ" -v n="$n" -v d="$DUR_S" 'BEGIN { printf "%.1f", (n > 0) ? t / hz * 1e6 / (n * d) : 0 }'; }
+  case $p in
+    ssh) echo "- $(label "$p"): sshd $(us "${parts[0]}") µs + ssh client $(us "${parts[1]}") µs of CPU per request" ;;
+    *) echo "- $(label "$p"): coordinator $(us "${parts[0]}") µs + agent $(us "${parts[1]}") µs of CPU per request" ;;
+  esac
+done
+echo
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? (v >= t) : (v <= t); print ok ? "met" : "MISSED" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+for mode in "${MODES[@]}"; do
+  p=keyhole-$mode
+  r_ssh=$(ratio "${M_RPS[$p]}" "${M_RPS[ssh]}")
+  r_ngx=$(ratio "${M_RPS[$p]}" "${M_RPS[nginx]}")
+  r_bulk=$(ratio "${M_BULK[$p]}" "${M_BULK[ssh]}")
+  d64=$(awk -v a="${M_P50[$p]}" -v b="${M_P50[direct]}" 'BEGIN { printf "%.0f", (a - b) * 1000 }')
+  d1=$(awk -v a="${M_LAT[$p]}" -v b="${M_LAT[direct]}" 'BEGIN { printf "%.0f", (a - b) * 1000 }')
+  echo "$(label "$p"):"
+  echo "- small req/s vs ssh -R: ${r_ssh}x (target >= 2: $(verdict "$r_ssh" 2 '>='))"
+  echo "- small req/s vs nginx proxy_pass: ${r_ngx}x (target >= 0.6: $(verdict "$r_ngx" 0.6 '>='))"
+  echo "- bulk vs ssh -R: ${r_bulk}x, ${M_BULK[$p]} vs ${M_BULK[ssh]} MB/s (target >= 1: $(verdict "$r_bulk" 1 '>='))"
+  echo "- p50 added over direct at $CONNECTIONS connections: ${d64} µs (target <= 300: $(verdict "$d64" 300 '<='))"
+  (( LAT_S > 0 )) && echo "- p50 added over direct at 1 connection: ${d1} µs (target <= 300: $(verdict "$d1" 300 '<='))"
+  (( ${M_BAD[$p]} > 0 )) && echo "- WARNING: ${M_BAD[$p]} errors or non-2xx answers: figures not valid"
+done
+exit 0
