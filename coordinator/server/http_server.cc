@@ -39,6 +39,14 @@ bool IsHarmless(const beast::error_code& ec) {
 
 class SessionBase;
 
+// An io_context whose services can be shut down (its pending handlers destroyed) before it is
+// destroyed: see HttpServer::Stop.
+class WorkerContext : public asio::io_context {
+ public:
+  using asio::io_context::io_context;
+  using asio::execution_context::shutdown;
+};
+
 // One worker: an io_context on its own thread, its acceptor, and the sessions living on it.
 // Only the worker's thread touches `sessions` and `stopping`.
 // Member order matters: destroying `ioc` destroys pending handlers and so sessions, which
@@ -46,7 +54,7 @@ class SessionBase;
 struct Worker {
   std::unordered_set<SessionBase*> sessions;
   bool stopping = false;
-  asio::io_context ioc{1};
+  WorkerContext ioc{1};
   std::unique_ptr<tcp::acceptor> acceptor;
   std::thread thread;
 };
@@ -517,6 +525,11 @@ void HttpServer::Stop() {
     w->ioc.stop();
     if (w->thread.joinable()) w->thread.join();
   }
+  // Objects cross workers: an exchange on one worker holds the agent link (socket, timers) of
+  // another, and a link's posted deliveries hold exchanges. Destroying the pending handlers of
+  // every worker first, while all the io_contexts still exist, lets those objects go with their
+  // own io_context alive; then the io_contexts go.
+  for (auto& w : m.workers) w->ioc.shutdown();
   m.workers.clear();
 }
 

@@ -51,10 +51,16 @@ struct LinkStream : std::enable_shared_from_this<LinkStream> {
   bool gone = false;        // removed from the link (ended, reset, cancelled or lost)
   bool local_end = false;   // END_STREAM sent
   bool remote_end = false;  // END_STREAM received
+  bool head_seen = false;   // RESPONSE_HEAD received
   protocol::SendWindow send{0};
   protocol::ReceiveWindow recv{0};
   std::string parked;       // request body waiting for connection credit
   bool parked_end = false;
+  // The agent's stream credit (send) is passed on to the exchange only within the link's body
+  // budget: `held` is credit not passed on yet, `granted` passed on and not used yet.
+  uint64_t held = 0;
+  uint64_t granted = 0;
+  bool awaiting_credit = false;  // in the link's credit_waiters_
 
   // Events on their way to the sink, in order. Response bytes that arrive while a delivery of
   // data is still queued join it, so a burst of DATA frames costs one call, not one each.
@@ -84,7 +90,22 @@ void DrainInbox(LinkStream& s) {
 namespace {
 
 constexpr size_t kBatchLimit = 512 << 10;  // one WebSocket message holds at most this much
-constexpr size_t kQueueLimit = 32 << 20;   // a peer that lets this much pile up is closed
+// Windows we honour whatever the agent's HELLO announces (and however it grows them): what we may
+// have sent and the agent not yet consumed.
+constexpr uint32_t kMaxStreamWindow = 1 << 20;
+constexpr uint32_t kMaxConnectionWindow = 16 << 20;
+// Request body held by the link (parked for connection credit, or credit handed to exchanges not
+// used yet): past it the exchanges get no more credit, so they stop reading from their callers.
+constexpr size_t kBodyBudget = 16 << 20;
+// The write queue: DATA is bounded by the connection window we honour (an agent that grants more
+// without reading is closed); everything else (heads, PONG, WINDOW_UPDATE, RESET) by this.
+constexpr size_t kDataQueueLimit = kMaxConnectionWindow;
+constexpr size_t kControlQueueLimit = 2 << 20;
+constexpr size_t kPongDropAt = 64 << 10;  // control bytes queued: PINGs go unanswered beyond
+// A write that does not complete in this long, and a closing connection not gone in this long,
+// end with the socket closed.
+constexpr std::chrono::seconds kWriteTimeout{30};
+constexpr std::chrono::seconds kCloseDeadline{5};
 constexpr size_t kIdleReadBuffer = 2 << 10;
 constexpr size_t kBusyReadBuffer = 2 * protocol::kMaxPayload;
 
@@ -184,6 +205,7 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   void BeginBatch() { ++batch_; }
   void EndBatch() {
     if (--batch_ > 0) return;
+    if (!credit_waiters_.empty() && parked_total_ + granted_total_ < kBodyBudget) RegrantWaiting();
     FlushDeliveries();
     Flush();
   }
@@ -242,8 +264,8 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     if (h.role != protocol::Role::kAgent) return DoClose(CloseCode::kProtocolError, "HELLO from a non-agent");
     hello_done_ = true;
     if (timer_) timer_->cancel();
-    peer_stream_window_ = h.stream_window;
-    conn_send_ = protocol::SendWindow(h.connection_window);
+    peer_stream_window_ = std::min(h.stream_window, kMaxStreamWindow);
+    conn_send_ = protocol::SendWindow(std::min(h.connection_window, kMaxConnectionWindow));
     max_streams = std::max<uint32_t>(1, std::min(h.max_streams, options_.max_streams_per_agent));
     upstreams = std::move(h.upstreams);
     protocol::Hello mine;
@@ -266,6 +288,8 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     const bool end = h.end_stream;
     LinkStream* s = Find(id);
     if (!s) return;  // a stream we already reset
+    if (s->head_seen) return StreamError(*s, "a second RESPONSE_HEAD");
+    s->head_seen = true;
     Deliver(*s, [head = std::move(h)](StreamSink& sink) mutable { sink.OnResponseHead(std::move(head)); });
     if (end) RemoteEnd(id);
   }
@@ -280,6 +304,10 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
       return;
     }
     LinkStream& s = *it->second;
+    if (s.remote_end || !s.head_seen) {
+      ConnectionConsumed(n);
+      return StreamError(s, s.remote_end ? "DATA after END_STREAM" : "DATA before RESPONSE_HEAD");
+    }
     if (!s.recv.Receive(n).ok()) {
       ConnectionConsumed(n);
       Deliver(s, [](StreamSink& sink) { sink.OnReset(ResetCode::kFlowControlError, "agent exceeded the stream window"); });
@@ -300,23 +328,75 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     Remove(r.stream);
   }
 
+  // The part of `increment` that keeps `window` within `cap` (what we honour); nullopt when it
+  // would overflow kMaxWindow (a flow-control error).
+  static std::optional<uint32_t> Honoured(const protocol::SendWindow& window, uint32_t increment, uint32_t cap) {
+    const uint64_t available = window.available();
+    if (available + increment > protocol::kMaxWindow) return std::nullopt;
+    return static_cast<uint32_t>(std::min<uint64_t>(increment, available >= cap ? 0 : cap - available));
+  }
+
   void On(protocol::WindowUpdate& w) {
     if (w.stream == 0) {
-      if (!conn_send_.Grow(w.increment).ok()) return DoClose(CloseCode::kProtocolError, "connection window overflow");
+      std::optional<uint32_t> inc = Honoured(conn_send_, w.increment, kMaxConnectionWindow);
+      if (!inc) return DoClose(CloseCode::kProtocolError, "connection window overflow");
+      if (*inc > 0) (void)conn_send_.Grow(*inc);
       return FlushParked();
     }
     LinkStream* s = Find(w.stream);
     if (!s) return;
-    if (!s->send.Grow(w.increment).ok()) {
+    std::optional<uint32_t> inc = Honoured(s->send, w.increment, kMaxStreamWindow);
+    if (!inc) {
       Deliver(*s, [](StreamSink& sink) { sink.OnReset(ResetCode::kFlowControlError, "agent overflowed the window"); });
       Enqueue(protocol::Reset{w.stream, ResetCode::kFlowControlError, "window overflow"});
       return Remove(w.stream);
     }
-    const uint32_t inc = w.increment;
-    Deliver(*s, [inc](StreamSink& sink) { sink.OnWindow(inc); });
+    if (*inc == 0 || s->local_end) return;
+    (void)s->send.Grow(*inc);
+    s->held += *inc;
+    if (uint64_t n = TakeCredit(*s); n > 0) Deliver(*s, [n](StreamSink& sink) { sink.OnWindow(static_cast<uint32_t>(n)); });
   }
 
-  void On(protocol::Ping& p) { Enqueue(protocol::Pong{p.opaque}); }
+  // Passes on as much of `s`'s held credit as the body budget allows; the rest waits in
+  // credit_waiters_ for RegrantWaiting().
+  uint64_t TakeCredit(LinkStream& s) {
+    const size_t used = parked_total_ + granted_total_;
+    const uint64_t n = std::min<uint64_t>(s.held, used >= kBodyBudget ? 0 : kBodyBudget - used);
+    s.held -= n;
+    s.granted += n;
+    granted_total_ += n;
+    if (s.held > 0 && !s.awaiting_credit) {
+      s.awaiting_credit = true;
+      credit_waiters_.push_back(s.id);
+    }
+    return n;
+  }
+
+  void RegrantWaiting() {
+    std::vector<uint32_t> waiters;
+    waiters.swap(credit_waiters_);
+    for (uint32_t id : waiters) {
+      LinkStream* s = Find(id);
+      if (!s) continue;
+      s->awaiting_credit = false;
+      if (s->local_end) continue;
+      if (uint64_t n = TakeCredit(*s); n > 0) Deliver(*s, [n](StreamSink& sink) { sink.OnWindow(static_cast<uint32_t>(n)); });
+    }
+  }
+
+  // A stream-level violation by the agent: RESET kProtocolError, the exchange hears of it.
+  void StreamError(LinkStream& s, const std::string& what) {
+    const uint32_t id = s.id;
+    Deliver(s, [what](StreamSink& sink) { sink.OnReset(ResetCode::kProtocolError, "the agent sent " + what); });
+    Enqueue(protocol::Reset{id, ResetCode::kProtocolError, what});
+    Remove(id);
+  }
+
+  void On(protocol::Ping& p) {
+    // An agent that pings without reading our answers gets none once they pile up.
+    if (out_bytes_ - data_bytes_ > kPongDropAt) return;
+    Enqueue(protocol::Pong{p.opaque});
+  }
   void On(protocol::Pong&) {}
 
   void On(protocol::Close& c) {
@@ -343,15 +423,22 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     const bool body = !head.end_stream;
     Enqueue(head);
     // A request without body waits for nothing: no call (and no thread hop) for it.
-    if (body) Deliver(*s, [credit = peer_stream_window_](StreamSink& sink) { sink.OnOpened(credit); });
+    if (body) {
+      s->held = peer_stream_window_;
+      const uint64_t credit = TakeCredit(*s);
+      Deliver(*s, [credit](StreamSink& sink) { sink.OnOpened(static_cast<uint32_t>(credit)); });
+    }
   }
 
   void DoSendData(const std::shared_ptr<LinkStream>& s, std::string bytes, bool end) {
     if (s->gone || s->id == 0 || s->local_end) return;
-    const size_t n = std::min(bytes.size(), s->send.available());
+    const size_t n = std::min<uint64_t>(bytes.size(), std::min<uint64_t>(s->granted, s->send.available()));
     if (n < bytes.size()) LogError("tunnel: an exchange sent past its credit; bytes dropped");
     bytes.resize(n);
     s->send.Consume(n);
+    s->granted -= n;
+    granted_total_ -= n;
+    parked_total_ += n;
     s->local_end = end;
     s->parked += bytes;
     s->parked_end = end;
@@ -361,7 +448,7 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
 
   // Sends as much of a stream's parked body as the connection window allows.
   void SendParked(LinkStream& s) {
-    while (!s.parked.empty() || s.parked_end) {
+    while ((!s.parked.empty() || s.parked_end) && !closed_) {
       const size_t n = std::min({s.parked.size(), conn_send_.available(), protocol::kMaxDataChunk});
       if (n == 0 && !s.parked.empty()) {
         if (std::find(waiting_.begin(), waiting_.end(), s.id) == waiting_.end()) waiting_.push_back(s.id);
@@ -369,10 +456,11 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
       }
       const bool end = s.parked_end && n == s.parked.size();
       conn_send_.Consume(n);
-      std::string& out = Batch(protocol::kFrameHeaderSize + n);
+      std::string& out = Batch(protocol::kFrameHeaderSize + n, true);
       protocol::AppendDataHeader(s.id, n, end, out);
       out.append(s.parked, 0, n);
       s.parked.erase(0, n);
+      parked_total_ -= n;
       if (end) s.parked_end = false;
       Flush();
       if (end) break;
@@ -423,6 +511,11 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     if (it == streams_.end()) return;
     LinkStream& s = *it->second;
     s.gone = true;
+    granted_total_ -= s.granted;
+    parked_total_ -= s.parked.size();
+    s.granted = s.held = 0;
+    std::string().swap(s.parked);
+    s.parked_end = false;
     // What the exchange has not written onward yet no longer counts against the connection.
     if (size_t buffered = s.recv.buffered(); buffered > 0) ConnectionConsumed(buffered);
     streams_.erase(it);
@@ -493,10 +586,17 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   }
 
   // The message frames are appended to: the last queued one unless it is being written or full.
-  std::string& Batch(size_t adding) {
+  std::string& Batch(size_t adding, bool data = false) {
     const size_t writing = writing_ ? 1 : 0;
-    if (out_.size() <= writing || out_.back().size() + adding > kBatchLimit) out_.emplace_back();
+    if (out_.size() <= writing || out_.back().size() + adding > kBatchLimit) {
+      out_.emplace_back();
+      out_data_.push_back(0);
+    }
     out_bytes_ += adding;
+    if (data) {
+      out_data_.back() += adding;
+      data_bytes_ += adding;
+    }
     return out_.back();
   }
 
@@ -510,25 +610,33 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   }
 
   void Flush() {
-    if (out_bytes_ > kQueueLimit) {
-      LogWarning("tunnel: agent " + agent_id + " does not read; closing its connection");
+    if (data_bytes_ > kDataQueueLimit || out_bytes_ - data_bytes_ > kControlQueueLimit) {
+      if (!closed_) LogWarning("tunnel: agent " + agent_id + " does not read; closing its connection");
       return Abort();
     }
     if (batch_ > 0 || writing_ || out_.empty() || closed_) return;
     writing_ = true;
+    write_started_ = std::chrono::steady_clock::now();
+    if (!guard_armed_) ArmGuard(kWriteTimeout);
     ws_.async_write(asio::buffer(out_.front()), beast::bind_front_handler(&AgentLink::OnWrite, this->shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, size_t) {
     writing_ = false;
     out_bytes_ -= out_.front().size();
+    data_bytes_ -= out_data_.front();
     out_.pop_front();
+    out_data_.pop_front();
     if (ec) return Lost(ec, "write");
     if (!out_.empty()) return Flush();
     if (closing_ && !ws_closing_ && !closed_) {
       ws_closing_ = true;
       ws_.async_close(websocket::close_code::normal, [self = this->shared_from_this()](beast::error_code) {
         self->closed_ = true;
+        // Beast has closed the socket: the close deadline has nothing left to do.
+        self->torn_down_ = true;
+        ++self->guard_gen_;
+        if (self->guard_) self->guard_->cancel();
       });
     }
   }
@@ -559,13 +667,56 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     }
     LoseStreams(reason);
     if (!accepted_) return;
-    // The agent learns why (and how to back off) from the CLOSE frame; then the WebSocket closes.
+    // The agent learns why (and how to back off) from the CLOSE frame; then the WebSocket closes,
+    // or, at the latest after kCloseDeadline, the socket (an agent that does not read).
+    closing_deadline_ = true;
+    ArmGuard(kCloseDeadline);
     Enqueue(protocol::Close{code, reason});
+  }
+
+  // One timer for two deadlines: a write in progress for kWriteTimeout, and a closing connection
+  // still open after kCloseDeadline. Either closes the socket.
+  void ArmGuard(std::chrono::steady_clock::duration after) {
+    if (!guard_) guard_.emplace(ws_.get_executor());
+    guard_armed_ = true;
+    guard_->expires_after(after);
+    guard_->async_wait([self = this->shared_from_this(), gen = ++guard_gen_](beast::error_code ec) {
+      if (ec || gen != self->guard_gen_) return;
+      self->OnGuard();
+    });
+  }
+
+  void OnGuard() {
+    guard_armed_ = false;
+    if (torn_down_) return;
+    if (closing_deadline_) return TearDown("closing took too long");
+    if (!writing_) return;  // the next write arms it again
+    const auto busy = std::chrono::steady_clock::now() - write_started_;
+    if (busy >= kWriteTimeout) {
+      LogWarning("tunnel: agent " + agent_id + " does not read; closing its connection");
+      return TearDown("the agent's connection timed out");
+    }
+    ArmGuard(kWriteTimeout - busy);
+  }
+
+  // Closes the socket now, whatever is queued or in progress; pending operations end with errors.
+  void TearDown(const std::string& reason) {
+    torn_down_ = true;
+    closing_ = closed_ = true;
+    retiring.store(true);
+    hub_.Remove(this);
+    if (timer_) timer_->cancel();
+    LoseStreams(reason);
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
   }
 
   void LoseStreams(const std::string& reason) {
     auto streams = std::move(streams_);
     streams_.clear();
+    parked_total_ = granted_total_ = 0;
+    credit_waiters_.clear();
+    waiting_.clear();
     for (auto& [id, s] : streams) {
       s->gone = true;
       Deliver(*s, [reason](StreamSink& sink) { sink.OnLost(true, reason); });
@@ -574,12 +725,15 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
 
   // A write queue past its bound: no CLOSE frame could get through either.
   void Abort() {
+    if (torn_down_) return;
     closing_ = true;
     closed_ = true;
     retiring.store(true);
     hub_.Remove(this);
     if (timer_) timer_->cancel();
     LoseStreams("the agent's connection was closed");
+    torn_down_ = true;
+    if (guard_) guard_->cancel();
     beast::get_lowest_layer(ws_).close();
   }
 
@@ -593,6 +747,8 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     if (!IsHarmless(ec) && !peer_closed_) LogInfo("tunnel: agent " + agent_id + ": " + what + ": " + ec.message());
     else if (hello_done_ && !ws_closing_ && !peer_closed_) LogInfo("tunnel: agent " + agent_id + " disconnected");
     LoseStreams("the agent's connection was lost");
+    torn_down_ = true;
+    if (guard_) guard_->cancel();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
   }
@@ -613,8 +769,16 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   std::optional<asio::steady_timer> timer_;  // HELLO deadline, then drain deadline
 
   std::deque<std::string> out_;  // messages; the front one is being written when writing_
+  std::deque<size_t> out_data_;  // DATA frame bytes in each of out_
   size_t out_bytes_ = 0;
+  size_t data_bytes_ = 0;        // DATA frame bytes in out_
   bool writing_ = false;
+  std::chrono::steady_clock::time_point write_started_{};
+  std::optional<asio::steady_timer> guard_;  // write timeout, then close deadline
+  uint64_t guard_gen_ = 0;                   // the wait that counts
+  bool guard_armed_ = false;
+  bool closing_deadline_ = false;
+  bool torn_down_ = false;  // the socket is closed
 
   bool accepted_ = false;
   bool hello_done_ = false;
@@ -631,6 +795,9 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   protocol::ReceiveWindow conn_recv_;
   std::unordered_map<uint32_t, std::shared_ptr<LinkStream>> streams_;
   std::vector<uint32_t> waiting_;  // streams with body parked for connection credit
+  std::vector<uint32_t> credit_waiters_;  // streams with held credit, waiting for body budget
+  size_t parked_total_ = 0;   // request body parked on all streams
+  size_t granted_total_ = 0;  // credit passed on to exchanges and not used yet
   uint32_t next_stream_ = 1;
 
   // Work queued by other threads (Run), and the run in progress.

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "coordinator/http/api_error.h"
+
 namespace keyhole::coord {
 namespace {
 
@@ -60,6 +62,24 @@ void DropHopByHop(protocol::HeaderFields& fields) {
   });
 }
 
+std::optional<Response> CheckRequestHead(const protocol::RequestHead& head) {
+  // As it will go out: the link assigns the stream id (Validate refuses stream 0).
+  protocol::Frame frame = head;
+  std::get<protocol::RequestHead>(frame).stream = 1;
+  Status s = protocol::Validate(frame);
+  if (s.ok()) return std::nullopt;
+  size_t bytes = head.upstream.size() + head.method.size() + head.target.size() + 64;
+  for (const auto& [k, v] : head.headers) bytes += k.size() + v.size() + 4;
+  if (head.headers.size() > protocol::kMaxHeaderFields) {
+    return OktaError(431, "KH0000003", "Request header fields too large.",
+                     {"headers: at most " + std::to_string(protocol::kMaxHeaderFields) + " fields through the tunnel"});
+  }
+  if (bytes > protocol::kMaxHeadPayload) {
+    return OktaError(431, "KH0000003", "Request header fields too large.", {"headers: " + s.message()});
+  }
+  return ErrorResponse(InvalidArgumentError("request").AddCause("request: " + s.message()));
+}
+
 protocol::RequestHead BuildRequestHead(const Request& req, bool has_body) {
   protocol::RequestHead head;
   head.end_stream = !has_body;
@@ -67,21 +87,18 @@ protocol::RequestHead BuildRequestHead(const Request& req, bool has_body) {
   head.method = req.method;
   head.target = TunnelTarget(req);
   head.headers.reserve(req.headers.size() + 3);
-  std::string forwarded_for;
   for (const auto& [k, v] : req.headers) {
-    if (Iequals(k, "Authorization") || Iequals(k, "Host") || Iequals(k, "Expect") ||
-        Iequals(k, "X-Forwarded-Proto") || Iequals(k, "X-Forwarded-Host")) {
-      continue;
-    }
-    if (Iequals(k, "X-Forwarded-For")) {
-      forwarded_for += (forwarded_for.empty() ? "" : ", ") + v;
+    // The caller's own forwarding fields say whatever it likes: the upstream gets ours instead.
+    if (Iequals(k, "Authorization") || Iequals(k, "Host") || Iequals(k, "Expect") || Iequals(k, "Forwarded") ||
+        Iequals(k, "X-Real-IP") || StartsWithI(k, "X-Forwarded-")) {
       continue;
     }
     head.headers.emplace_back(k, v);
   }
   DropHopByHop(head.headers);
-  forwarded_for += (forwarded_for.empty() ? "" : ", ") + req.peer_ip;
-  head.headers.emplace_back("X-Forwarded-For", std::move(forwarded_for));
+  // The client as the pipeline resolved it (a trusted proxy's X-Forwarded-For believed, nothing
+  // else); the TCP peer when the pipeline did not run.
+  head.headers.emplace_back("X-Forwarded-For", req.client_ip.empty() ? req.peer_ip : req.client_ip);
   head.headers.emplace_back("X-Forwarded-Proto", req.tls ? "https" : "http");
   if (const std::string* host = req.Header("Host")) head.headers.emplace_back("X-Forwarded-Host", *host);
   return head;

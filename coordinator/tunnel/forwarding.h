@@ -4,6 +4,7 @@
 // Authorization). Pure functions; thread-safe.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,9 +17,16 @@ namespace keyhole::coord {
 std::string TunnelTarget(const Request& req);
 
 // The head for an admitted tunnel request: upstream, method, target, the caller's end-to-end
-// fields minus Authorization, Host and Expect, plus X-Forwarded-For/-Proto/-Host.
+// fields minus Authorization, Host, Expect and the caller's forwarding fields (Forwarded,
+// X-Real-IP, X-Forwarded-*), plus X-Forwarded-For (the client address the pipeline resolved:
+// a trusted proxy's X-Forwarded-For is believed, nothing else), X-Forwarded-Proto and -Host.
 // `has_body`: a body follows (end_stream is set otherwise).
 protocol::RequestHead BuildRequestHead(const Request& req, bool has_body);
+
+// Whether the tunnel can carry `head` (protocol::Validate: the agent's decoder would otherwise
+// close the whole connection): nullopt if so, else the caller's answer, 431 KH0000003 for too
+// many or too large header fields, 400 E0000001 for anything else.
+std::optional<Response> CheckRequestHead(const protocol::RequestHead& head);
 
 // Removes hop-by-hop fields (and those Connection names) from `fields`.
 void DropHopByHop(protocol::HeaderFields& fields);

@@ -31,10 +31,15 @@ namespace {
 
 constexpr size_t kReplayLimit = 256 << 10;  // request body kept for a retry elsewhere
 constexpr int kMaxAttempts = 3;
-// Every agent at its stream cap: wait for a free stream this long (re-trying every kBusyPoll)
-// before answering 503. A burst above the cap queues briefly instead of failing.
+// Every agent at its stream cap: wait for a free stream this long before answering 503, re-trying
+// after kBusyPollFirst, doubling up to kBusyPollMax (each try takes the hub's mutex). A burst
+// above the cap queues briefly instead of failing.
 constexpr std::chrono::milliseconds kBusyWait{2000};
-constexpr std::chrono::milliseconds kBusyPoll{2};
+constexpr std::chrono::milliseconds kBusyPollFirst{2};
+constexpr std::chrono::milliseconds kBusyPollMax{100};
+// Before the response head, request body handed to the agent re-arms the response timer only in
+// steps of this much: a window update of a byte at a time cannot hold the caller forever.
+constexpr size_t kProgressStep = protocol::kMaxDataChunk;
 
 bool Iequals(std::string_view a, std::string_view b) {
   return beast::iequals(beast::string_view(a.data(), a.size()), beast::string_view(b.data(), b.size()));
@@ -82,6 +87,9 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     pool_id_ = req_.params.count("poolId") ? req_.params.at("poolId") : "";
     head_only_ = req_.method == "HEAD";
     idempotent_ = req_.method == "GET" || req_.method == "HEAD";
+    // The agent's decoder refuses a head it cannot carry (more than kMaxHeaderFields fields, say)
+    // by closing the whole connection: answer here instead.
+    if (std::optional<Response> refusal = CheckRequestHead(head_)) return Fail(std::move(*refusal));
     Attempt();
   }
 
@@ -125,14 +133,17 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
         break;
       case PickOutcome::kNoAgent:
         return Fail(tried_.empty() || !last_error_ ? TunnelNoAgent(pool_id_, upstream) : std::move(*last_error_));
-      case PickOutcome::kBusy:
+      case PickOutcome::kBusy: {
         if (busy_waited_ >= kBusyWait) return Fail(TunnelBusy(pool_id_));
-        busy_waited_ += kBusyPoll;
-        timer_.expires_after(kBusyPoll);
+        const auto poll = std::min(busy_poll_, kBusyWait - busy_waited_);
+        busy_waited_ += poll;
+        busy_poll_ = std::min(busy_poll_ * 2, kBusyPollMax);
+        timer_.expires_after(poll);
         timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
           if (!ec && !self->finished_) self->Attempt();
         });
         return;
+      }
       case PickOutcome::kShuttingDown:
         return Fail(TunnelShuttingDown());
     }
@@ -143,12 +154,13 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     credit_ = 0;
     end_sent_ = !has_body_;
     if (has_body_ && replayable_) pending_ = replay_;  // a retry sends the body read so far again
+    progress_since_arm_ = 0;
     handle_ = link_->Open(std::make_shared<Sink>(this->shared_from_this(), attempt_), stream_.get_executor(), head_);
     ArmResponseTimer();
   }
 
-  // 504 unless the agent makes progress (takes request body, or answers) within the response
-  // timeout: a long upload is not a slow upstream.
+  // 504 unless the agent makes progress (takes kProgressStep of request body, or answers) within
+  // the response timeout: a long upload is not a slow upstream.
   void ArmResponseTimer() {
     timer_.expires_after(hub_.options().response_timeout);
     timer_.async_wait([self = this->shared_from_this(), attempt = attempt_](beast::error_code ec) {
@@ -193,7 +205,6 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
 
   void OnWindow(uint32_t increment) {
     credit_ += increment;
-    if (!got_head_) ArmResponseTimer();
     PumpBody();
   }
 
@@ -207,6 +218,12 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
       pending_.erase(0, n);
       credit_ -= n;
       if (last) end_sent_ = true;
+      Progress();
+      progress_since_arm_ += n;
+      if (!got_head_ && progress_since_arm_ >= kProgressStep) {
+        progress_since_arm_ = 0;
+        ArmResponseTimer();
+      }
     }
     if (pending_.empty() && body_complete_ && !end_sent_) {
       link_->SendData(handle_, std::string(), true);
@@ -226,7 +243,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
                         [self = this->shared_from_this()](beast::error_code ec, size_t) {
                           self->reading_ = false;
                           if (self->finished_) return self->TryComplete();
-                          if (ec) return self->Abort("write 100-continue: " + ec.message());
+                          if (ec) return self->Abort("write 100-continue: " + ec.message(), true);
                           self->PumpBody();
                         });
       return;
@@ -246,8 +263,9 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     reading_ = false;
     if (ec == http::error::need_buffer) ec = {};
     if (finished_) return TryComplete();
-    if (ec) return Abort("reading the request body: " + ec.message());
+    if (ec) return Abort("reading the request body: " + ec.message(), true);
     const size_t got = want - parser_.get().body().size;
+    if (got > 0) Progress();
     parser_.get().body().data = nullptr;
     chunk_.resize(got);
     if (parser_.is_done()) body_complete_ = true;
@@ -269,8 +287,19 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
       CancelStream();
       return Fail(TunnelFailed("the upstream answered " + std::to_string(head.status) + ", which the tunnel does not carry"));
     }
+    DropHopByHop(head.headers);
+    for (const auto& [k, v] : head.headers) {
+      if (!Iequals(k, "Content-Length")) continue;
+      uint64_t n = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || p != v.data() + v.size() || content_length_) {
+        CancelStream();
+        return Fail(TunnelFailed("the upstream sent a bad Content-Length"));
+      }
+      content_length_ = n;
+    }
     got_head_ = true;
-    timer_.cancel();
+    ArmIdleTimer();
     std::string out;
     out.reserve(256 + 64 * head.headers.size());
     out += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
@@ -279,18 +308,8 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     beast::string_view reason = http::obsolete_reason(static_cast<http::status>(head.status));
     out.append(reason.data(), reason.size());
     out += "\r\n";
-    DropHopByHop(head.headers);
     no_body_ = head_only_ || head.status == 204 || head.status == 304;
     for (const auto& [k, v] : head.headers) {
-      if (Iequals(k, "Content-Length")) {
-        uint64_t n = 0;
-        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-        if (ec != std::errc() || p != v.data() + v.size() || content_length_) {
-          CancelStream();
-          return Abort("the upstream sent a bad Content-Length");
-        }
-        content_length_ = n;
-      }
       AppendClean(out, k);
       out += ": ";
       AppendClean(out, v);
@@ -320,7 +339,20 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
       CancelStream();
       return Fail(TunnelFailed("the agent sent body before a response head"));
     }
+    // The link refuses DATA after the agent's END_STREAM; this is the backstop.
+    if (response_end_) return;
     const size_t n = bytes.size();
+    if (n > 0) Progress();
+    if (content_length_ && !no_body_ && n > *content_length_ - body_written_) {
+      // Bytes past the announced length would be read by the caller as a response of its own:
+      // the response ends at its length, the stream is cancelled, the connection closes after.
+      LogDebug("tunnel: " + req_.method + " " + req_.path + ": the agent sent more than the upstream's Content-Length");
+      bytes.resize(*content_length_ - body_written_);
+      keep_alive_ = false;
+      CancelStream();
+      handle_.reset();
+      return OnData(std::move(bytes), true);
+    }
     if (no_body_) {
       if (n > 0 && !end) link_->Consumed(handle_, n);
     } else if (n > 0) {
@@ -386,6 +418,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     inflight_.clear();
     const size_t consumed = inflight_payload_;
     inflight_payload_ = 0;
+    Progress();
     if (finished_) return TryComplete();
     if (ec) {
       CancelStream();
@@ -409,6 +442,8 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
 
   void OnReset(ResetCode code, std::string reason) {
     handle_.reset();  // the link removed the stream
+    // The whole response is here (maybe not yet written): the reset is about what came after it.
+    if (response_end_) return;
     if (got_head_) return Abort("the agent reset the stream: " + reason);
     const std::string& up = head_.upstream;
     switch (code) {
@@ -445,12 +480,49 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     Finish(std::move(error));
   }
 
-  // Ends the exchange and the connection: a truncated response is all the caller can get.
-  void Abort(const std::string& why) {
+  // Ends the exchange and the connection: a truncated response is all the caller can get. Before
+  // the response head nothing was written: the caller gets 502 (unless `caller_failed`: its own
+  // connection broke, and there is no one to answer).
+  void Abort(const std::string& why, bool caller_failed = false) {
     if (finished_) return;
     LogDebug("tunnel: " + req_.method + " " + req_.path + ": " + why);
     keep_alive_ = false;
+    if (!got_head_ && !caller_failed) return Finish(TunnelFailed(why));
     Finish(std::nullopt);
+  }
+
+  void Progress() { last_progress_ = std::chrono::steady_clock::now(); }
+
+  // After the response head: an agent (or upstream) that moves no byte either way for the
+  // response timeout, while we are not waiting on the caller to take bytes, ends the exchange:
+  // RESET kCancel, and the caller's response is cut short.
+  void ArmIdleTimer() {
+    Progress();
+    timer_.expires_after(hub_.options().response_timeout);
+    timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->finished_) return;
+      self->OnIdleTimer();
+    });
+  }
+
+  void OnIdleTimer() {
+    const auto timeout = hub_.options().response_timeout;
+    const auto idle = std::chrono::steady_clock::now() - last_progress_;
+    // Waiting on the caller (a write of response, a read of request body) is not the agent
+    // stalling: those have their own deadline (io_timeout).
+    const bool caller_paced = writing_ || write_posted_ || reading_;
+    if (caller_paced || idle < timeout) {
+      if (caller_paced) Progress();
+      const auto wait = caller_paced ? timeout : timeout - std::chrono::duration_cast<std::chrono::milliseconds>(idle);
+      timer_.expires_after(wait);
+      timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+        if (ec || self->finished_) return;
+        self->OnIdleTimer();
+      });
+      return;
+    }
+    CancelStream();
+    Abort("no response bytes for " + std::to_string(timeout.count() / 1000) + " s");
   }
 
   void Finish(std::optional<Response> error) {
@@ -500,6 +572,9 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
   std::optional<Response> last_error_;
   bool retried_lost_ = false;
   std::chrono::milliseconds busy_waited_{0};
+  std::chrono::milliseconds busy_poll_{kBusyPollFirst};
+  size_t progress_since_arm_ = 0;  // request body handed over since the response timer was armed
+  std::chrono::steady_clock::time_point last_progress_{};
   std::shared_ptr<AgentLinkBase> link_;  // with a stream reserved on it
   std::shared_ptr<LinkStream> handle_;
   bool opened_ = false;
