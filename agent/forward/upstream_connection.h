@@ -5,6 +5,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -47,6 +48,11 @@ class UpstreamConnection {
   }
 
   std::chrono::steady_clock::time_point idle_since{};
+  // Read buffers kept with the connection between exchanges (the exchange holding the connection
+  // borrows them), so a request on a keep-alive connection allocates none: the socket read buffer
+  // (empty whenever the connection is idle) and the response body chunk.
+  boost::beast::flat_buffer read_buffer;
+  std::unique_ptr<char[]> body_chunk;
 
  private:
   uint64_t generation_;

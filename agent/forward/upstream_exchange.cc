@@ -2,9 +2,14 @@
 // request head and body are written as raw HTTP/1.1 (http_head.h frames them); the response is
 // read with a response_parser<buffer_body> into one chunk buffer at a time, never more than the
 // sink's send credit, so a slow coordinator pauses the upstream read (TCP then pushes back).
-// Deadlines: the response head within ForwardLimits::response_timeout of the connection; after it,
-// the same span without progress while a body read or write waits on the upstream (time paused
-// for lack of send credit does not count).
+// Deadlines, each ForwardLimits::response_timeout: the response head within that span of the
+// request being fully written (or the upstream ceasing to take it); while the request body is
+// being written, that span without the upstream taking bytes (time waiting for the coordinator to
+// send more body does not count); after the head, that span without progress while a body read
+// waits on the upstream (time paused for lack of send credit does not count).
+// The read buffer and body chunk belong to the pooled connection (borrowed for the exchange), and
+// body bytes that arrived with the head are parsed at once: a small response leaves as head, data
+// and end within one handler, with no allocation for buffers and no second socket read.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -32,6 +37,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr size_t kHeaderLimit = 48 << 10;  // stays under the protocol's kMaxHeadPayload once encoded
 constexpr size_t kMaxWriteBatch = 256 << 10;
+constexpr size_t kReadBuffer = 64 << 10;
 
 std::string Span(std::chrono::milliseconds d) {
   return d.count() % 1000 ? std::to_string(d.count()) + " ms" : std::to_string(d.count() / 1000) + " s";
@@ -131,6 +137,19 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     });
   }
 
+  // The upstream has the whole request (or stopped taking it): from now on its silence counts.
+  // Armed once per attempt; a retry on a new connection starts over when that one has it.
+  void AwaitResponseHead() {
+    if (head_sent_ || head_deadline_attempt_ == attempt_) return;
+    head_deadline_attempt_ = attempt_;
+    timer_.expires_after(limits_.response_timeout);
+    timer_.async_wait([self = shared_from_this(), attempt = attempt_](error_code ec) {
+      if (ec || self->finished_ || self->head_sent_ || attempt != self->attempt_) return;
+      self->Fail(ResetCode::kUpstreamTimeout, "upstream " + self->target_.name + " sent no response in " +
+                                                  Span(self->limits_.response_timeout) + " after the request");
+    });
+  }
+
   void StopTimers() {
     timer_.cancel();
     Idle(read_watch_);
@@ -141,7 +160,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
 
   void Acquire(bool allow_reuse) {
     const int attempt = ++attempt_;
-    pool_.Acquire(target_.name, allow_reuse,
+    pool_.Acquire(target_.name, allow_reuse, no_body_ && retryable_,
                   [self = shared_from_this(), attempt](StatusOr<std::unique_ptr<UpstreamConnection>> c, bool reused) {
                     self->OnConnection(attempt, std::move(c), reused);
                   });
@@ -155,14 +174,8 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     if (!c.ok()) return Fail(ResetCode::kUpstreamUnreachable, c.status().message());
     conn_ = std::move(*c);
     reused_ = reused;
-    if (attempt == 1) {
-      timer_.expires_after(limits_.response_timeout);
-      timer_.async_wait([self = shared_from_this()](error_code ec) {
-        if (ec || self->head_sent_) return;
-        self->Fail(ResetCode::kUpstreamTimeout,
-                   "upstream " + self->target_.name + " sent no response in " + Span(self->limits_.response_timeout));
-      });
-    }
+    buffer_ = std::move(conn_->read_buffer);
+    chunk_ = std::move(conn_->body_chunk);
     head_written_ = false;
     WriteNext();
     ReadHeader();
@@ -224,6 +237,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
       size_t dropped = payload;
       for (const Chunk& c : pending_) dropped += c.bytes.size();
       pending_.clear();
+      AwaitResponseHead();
       ReportConsumed(dropped);
       return;
     }
@@ -232,6 +246,9 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     } else {
       body_written_ += payload;
       if (last || (framing_.content_length && body_written_ == *framing_.content_length)) wire_complete_ = true;
+    }
+    if (wire_complete_) AwaitResponseHead();
+    if (payload > 0) {
       ReportConsumed(payload);
       if (finished_) return;
     }
@@ -241,6 +258,9 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
   // --- response ---
 
   void ReadHeader() {
+    // Room for a small response whole (head and body) in one socket read; kept with the
+    // connection, so reserved once per connection.
+    buffer_.reserve(kReadBuffer);
     parser_.emplace();
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     parser_->header_limit(kHeaderLimit);
@@ -270,35 +290,52 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     }
     head_sent_ = true;
     timer_.cancel();
-    // The connection goes back to the pool before the sink hears of the end (it may then drop us).
     const bool done = parser_->is_done();
-    if (done) ResponseComplete();
+    std::unique_ptr<UpstreamConnection> reusable;
+    if (done) reusable = ResponseComplete();
     if (sink_) sink_->OnResponseHead(stream_, static_cast<uint16_t>(status), std::move(fields), done);
-    if (!done) ReadBody();
+    if (done) return ReleaseConnection(std::move(reusable));
+    ReadBody();
   }
 
   void ReadBody() {
-    if (finished_ || response_done_ || !sink_) return;
-    const size_t credit = sink_->SendCredit(stream_);
-    if (credit == 0) {
-      paused_ = true;  // the read watch is idle: waiting for credit is not the upstream's stall
+    while (!finished_ && !response_done_ && sink_) {
+      const size_t credit = sink_->SendCredit(stream_);
+      if (credit == 0) {
+        paused_ = true;  // the read watch is idle: waiting for credit is not the upstream's stall
+        return;
+      }
+      if (!chunk_) chunk_ = std::make_unique<char[]>(protocol::kMaxDataChunk);
+      requested_ = std::min(credit, protocol::kMaxDataChunk);
+      auto& body = parser_->get().body();
+      body.data = chunk_.get();
+      body.size = requested_;
+      body.more = true;
+      if (buffer_.size() > 0) {
+        // Bytes read with the head (or beyond the last chunk): parsed now, without a socket read
+        // (Beast's read would post its completion even when it needs no I/O).
+        // Eager: through every chunk header and body byte buffered, not one element per call. Not
+        // for Beast's reads: an eager parser with a partial chunk left would keep reading until
+        // the chunk buffer fills, holding back a trickling response.
+        error_code ec;
+        parser_->eager(true);
+        const size_t used = parser_->put(buffer_.data(), ec);
+        parser_->eager(false);
+        buffer_.consume(used);
+        if (ec == http::error::need_buffer || ec == http::error::need_more) ec = {};
+        if (ec) return ReadFailed(ec);
+        if (Delivered()) continue;
+      }
+      // Beast reads at most the buffer's free capacity: kReadBuffer reserved means one socket
+      // read, and one DATA frame, per 64 KiB rather than per 512 bytes.
+      buffer_.reserve(kReadBuffer);
+      Watching(read_watch_, "sent no response bytes");
+      http::async_read_some(*conn_, buffer_, *parser_,
+                            [self = shared_from_this(), attempt = attempt_](error_code ec, size_t) {
+                              self->OnBody(attempt, ec);
+                            });
       return;
     }
-    if (!chunk_) chunk_ = std::make_unique<char[]>(protocol::kMaxDataChunk);
-    // Beast reads at most the buffer's free capacity (512 bytes unless reserved), and bytes read
-    // with the head may still sit in it: 64 KiB free means one socket read, and one DATA frame,
-    // per 64 KiB rather than per 512 bytes.
-    buffer_.reserve(buffer_.size() + protocol::kMaxDataChunk);
-    requested_ = std::min(credit, protocol::kMaxDataChunk);
-    auto& body = parser_->get().body();
-    body.data = chunk_.get();
-    body.size = requested_;
-    body.more = true;
-    Watching(read_watch_, "sent no response bytes");
-    http::async_read_some(*conn_, buffer_, *parser_,
-                          [self = shared_from_this(), attempt = attempt_](error_code ec, size_t) {
-                            self->OnBody(attempt, ec);
-                          });
   }
 
   void OnBody(int attempt, error_code ec) {
@@ -306,15 +343,20 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     Idle(read_watch_);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return ReadFailed(ec);
+    Delivered();
+    ReadBody();
+  }
+
+  // Hands the sink what the parser put into the chunk (false when nothing, and not the end).
+  bool Delivered() {
     const size_t got = requested_ - parser_->get().body().size;
     const bool done = parser_->is_done();
-    if (done) ResponseComplete();
-    if ((got > 0 || done) && sink_) sink_->OnResponseData(stream_, std::string_view(chunk_.get(), got), done);
-    if (done) {
-      chunk_.reset();
-      return;
-    }
-    ReadBody();
+    if (got == 0 && !done) return false;
+    std::unique_ptr<UpstreamConnection> reusable;
+    if (done) reusable = ResponseComplete();
+    if (sink_) sink_->OnResponseData(stream_, std::string_view(chunk_.get(), got), done);
+    if (done) ReleaseConnection(std::move(reusable));
+    return true;
   }
 
   void ReadFailed(error_code ec) {
@@ -336,12 +378,18 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     Fail(ResetCode::kUpstreamError, "upstream " + target_.name + (head_sent_ ? " broke off its response: " : " failed before answering: ") + why);
   }
 
-  void ResponseComplete() {
+  // The response is complete: returns the connection when it may be reused, taken from the
+  // exchange so that a Cancel() from the sink hearing of the end cannot close it; the caller
+  // tells the sink, then gives it back with ReleaseConnection.
+  std::unique_ptr<UpstreamConnection> ResponseComplete() {
     response_done_ = true;
     StopTimers();
-    const bool reusable = parser_->keep_alive() && wire_complete_ && !writing_ && !write_failed_ && pending_.empty();
+    // Bytes beyond the response (none unless the upstream misbehaves) would desynchronize the next one.
+    const bool reusable = parser_->keep_alive() && wire_complete_ && !writing_ && !write_failed_ &&
+                          pending_.empty() && buffer_.size() == 0;
+    std::unique_ptr<UpstreamConnection> keep;
     if (reusable) {
-      pool_.Release(target_.name, std::move(conn_));
+      keep = std::move(conn_);
     } else if (conn_) {
       conn_->Close();
     }
@@ -350,6 +398,14 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     for (const Chunk& c : pending_) dropped += c.bytes.size();
     pending_.clear();
     if (dropped) ReportConsumed(dropped);
+    return keep;
+  }
+
+  void ReleaseConnection(std::unique_ptr<UpstreamConnection> c) {
+    if (!c) return;
+    c->read_buffer = std::move(buffer_);
+    c->body_chunk = std::move(chunk_);
+    pool_.Release(target_.name, std::move(c));
   }
 
   // --- reporting ---
@@ -381,13 +437,14 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
   const bool retryable_;  // GET, HEAD, OPTIONS
   ExchangeSink* sink_;
   const ForwardLimits limits_;
-  asio::steady_timer timer_;  // the response head
+  asio::steady_timer timer_;  // the response head, once the request is written
   Watch read_watch_, write_watch_;
 
   std::string head_text_;
   RequestFraming framing_;
   std::unique_ptr<UpstreamConnection> conn_;
   int attempt_ = 0;
+  int head_deadline_attempt_ = 0;  // the attempt whose response head is awaited
   bool reused_ = false;
   bool retried_ = false;
   bool finished_ = false;

@@ -179,7 +179,7 @@ std::shared_ptr<UpstreamExchange> UpstreamPool::Start(const protocol::RequestHea
   return StartHttpExchange(*this, impl_->io, e.target, head, sink, impl_->limits);
 }
 
-void UpstreamPool::Acquire(const std::string& name, bool allow_reuse, AcquireHandler handler) {
+void UpstreamPool::Acquire(const std::string& name, bool allow_reuse, bool retries_closed, AcquireHandler handler) {
   auto it = impl_->entries.find(name);
   if (it == impl_->entries.end()) {
     asio::post(impl_->io, [handler = std::move(handler), name] {
@@ -196,7 +196,11 @@ void UpstreamPool::Acquire(const std::string& name, bool allow_reuse, AcquireHan
   while (allow_reuse && !e.idle.empty()) {
     std::unique_ptr<UpstreamConnection> c = std::move(e.idle.back());
     e.idle.pop_back();
-    if (now - c->idle_since > kIdleTime || !StillOpen(*c)) {
+    const auto idle = now - c->idle_since;
+    // The check costs a system call per request; a connection used moments ago is very likely
+    // still open, and if not, the caller's retry covers it.
+    const bool trusted = retries_closed && idle < kTrustedIdle;
+    if (idle > kIdleTime || (!trusted && !StillOpen(*c))) {
       c->Close();
       continue;
     }

@@ -260,13 +260,21 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
   }
 
   // The session's wake: output to write, or too much of it waiting. Called from inside the session
-  // (and its exchanges' callbacks), so dropping the connection is posted, not done here.
+  // (and its exchanges' callbacks), so dropping the connection is posted, not done here. The write
+  // is posted too, once per handler turn: whatever the current handler still queues (a response's
+  // head, data and end; a batch of requests' WINDOW_UPDATEs) leaves in the same message, not one
+  // message (and one system call) per frame.
   void OnOutput() {
     if (session_->overloaded()) {
       asio::post(io_, [self = this->shared_from_this()] { self->Overloaded(); });
       return;
     }
-    DoWrite();
+    if (writing_ || flush_posted_) return;  // OnWrite, or the flush already posted, takes it
+    flush_posted_ = true;
+    asio::post(io_, [self = this->shared_from_this()] {
+      self->flush_posted_ = false;
+      self->DoWrite();
+    });
   }
 
   void Overloaded() {
@@ -406,6 +414,7 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
   bool up_ = false;
   bool ping_outstanding_ = false;
   bool writing_ = false;
+  bool flush_posted_ = false;
   bool closing_ = false;
   bool close_started_ = false;
   bool ended_ = false;

@@ -211,6 +211,13 @@ void BlockingUpstream::Serve(int fd) {
       }
       if (!stopping_) ++stalls_closed_;
       break;
+    } else if (target.rfind("/silent", 0) == 0) {
+      // The whole request was read; no answer ever, until the agent closes.
+      char tmp[4096];
+      while (::recv(fd, tmp, sizeof tmp, 0) > 0) {
+      }
+      if (!stopping_) ++silent_closed_;
+      break;
     } else if (target.rfind("/slow", 0) == 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(QueryNumber(target, "ms")));
       if (!SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")) break;

@@ -5,7 +5,8 @@
 // bytes of a pattern ('a' + i % 26), Content-Length, or chunked with &chunked=1; GET /slow?ms=N;
 // GET /fields?n=N → N header fields; ANY /drop → closes the connection without answering;
 // GET /stall?n=N → Content-Length 2N but only N bytes, then waits for the agent to close;
-// POST /noread → answers at once (a trickle of chunks, every 100 ms) and never reads the body.
+// POST /noread → answers at once (a trickle of chunks, every 100 ms) and never reads the body;
+// ANY /silent → reads the whole request, then never answers (until the agent closes).
 // Counts connections accepted and requests per path. Thread-safe.
 #pragma once
 
@@ -32,6 +33,8 @@ class BlockingUpstream {
   int requests(const std::string& prefix);
   // /stall connections the agent closed.
   int stalls_closed() const { return stalls_closed_.load(); }
+  // /silent connections the agent closed.
+  int silent_closed() const { return silent_closed_.load(); }
 
   static char PatternByte(size_t i) { return static_cast<char>('a' + i % 26); }
 
@@ -43,6 +46,7 @@ class BlockingUpstream {
   int port_ = 0;
   std::atomic<int> connections_{0};
   std::atomic<int> stalls_closed_{0};
+  std::atomic<int> silent_closed_{0};
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
   std::mutex mu_;

@@ -1,6 +1,6 @@
 // TunnelConnection against a scripted coordinator (a synchronous Beast WebSocket server on a
 // thread, plain http:// on loopback): the upgrade carries the token and the subprotocol, HELLO both
-// ways, a request forwarded to a real local upstream; 401 and 429 refusals classified (with
+// ways, a request forwarded to a real local upstream (a small response in one message); 401 and 429 refusals classified (with
 // X-Rate-Limit-Reset); a missing subprotocol refused; a silent coordinator detected by the ping
 // deadline; a CLOSE reported with its code; a drain ending with CLOSE; a coordinator that sends
 // without reading dropped rather than buffered for.
@@ -143,6 +143,7 @@ TEST_F(TunnelConnectionTest, UpgradesWithTheTokenSaysHelloAndForwards) {
   std::string authorization, offered, target;
   protocol::Hello agent_hello;
   std::vector<protocol::Frame> replies;
+  int messages = 0;
   ScriptedCoordinator coordinator([&](tcp::socket& socket, http::request<http::string_body>& req) {
     authorization = std::string(req[http::field::authorization]);
     offered = std::string(req[http::field::sec_websocket_protocol]);
@@ -152,7 +153,9 @@ TEST_F(TunnelConnectionTest, UpgradesWithTheTokenSaysHelloAndForwards) {
     ws.write(asio::buffer(Encode(protocol::RequestHead{.stream = 1, .end_stream = true, .upstream = "svc",
                                                        .method = "GET", .target = "/hello"})));
     while (true) {
-      for (auto& f : ReadFrames(ws)) {
+      auto frames = ReadFrames(ws);
+      ++messages;
+      for (auto& f : frames) {
         replies.push_back(f);
         if (auto* d = std::get_if<protocol::Data>(&f); d && d->end_stream) {
           ws.write(asio::buffer(Encode(protocol::Close{protocol::CloseCode::kShuttingDown, "bye"})));
@@ -171,6 +174,9 @@ TEST_F(TunnelConnectionTest, UpgradesWithTheTokenSaysHelloAndForwards) {
   EXPECT_EQ(agent_hello.max_streams, 4u);
   ASSERT_GE(replies.size(), 2u);
   EXPECT_EQ(std::get<protocol::ResponseHead>(replies[0]).status, 200);
+  // The small response's head, body and end went out in one WebSocket message.
+  EXPECT_EQ(messages, 1);
+  EXPECT_EQ(replies.size(), 2u);
   EXPECT_EQ(outcome->kind, Kind::kClosed);
   EXPECT_EQ(outcome->close_code, protocol::CloseCode::kShuttingDown);
   EXPECT_TRUE(outcome->was_up);

@@ -5,7 +5,9 @@
 // upstream read, WINDOW_UPDATE after request bytes were written, and protocol violations; and the
 // security review's regressions: upstream heads the coordinator would refuse, peer text in RESET
 // reasons, a coordinator that never reads (PONGs dropped, then overloaded), no second run of a
-// non-idempotent request, and upstreams that stall mid-body or stop reading the request body.
+// non-idempotent request, and upstreams that stall mid-body or stop reading the request body; an
+// upload slower than the response timeout (which counts from the end of the request) completing,
+// and an upstream silent after the whole request timing out.
 #include "agent/tunnel/tunnel_session.h"
 
 #include <gmock/gmock.h>
@@ -529,6 +531,76 @@ TEST_F(TunnelSessionTest, AnUpstreamThatStopsReadingTheRequestBodyTimesOut) {
   EXPECT_EQ(ResetOf(1)->code, ResetCode::kUpstreamTimeout);
   EXPECT_THAT(ResetOf(1)->reason, ::testing::HasSubstr("took no request bytes"));
   EXPECT_FALSE(Body(1).empty());  // the response was trickling all along
+}
+
+// Regression: the response timeout ran from the connection, before the body was written, so any
+// upload longer than upstream_timeout_seconds was reset as UPSTREAM_TIMEOUT (504).
+TEST_F(TunnelSessionTest, AnUploadLongerThanTheResponseTimeoutIsNotCutOff) {
+  Open({.software = "t", .max_streams = 4}, {.connect_timeout = 2s, .response_timeout = 300ms});
+  Hello();
+  const std::string piece(8 << 10, 'p');
+  constexpr int kPieces = 10;  // one every 100 ms: 1 s, over three timeouts
+  Send({protocol::RequestHead{.stream = 1, .upstream = "svc", .method = "POST", .target = "/echo"}});
+  Send({protocol::RequestHead{.stream = 3, .upstream = "svc", .method = "PUT", .target = "/echo",
+                              .headers = {{"Content-Length", std::to_string(kPieces * piece.size())}}}});
+  for (int i = 0; i < kPieces; ++i) {
+    RunUntil([] { return false; }, 100ms);
+    ASSERT_FALSE(ResetOf(1).has_value()) << ResetOf(1)->reason;
+    ASSERT_FALSE(ResetOf(3).has_value()) << ResetOf(3)->reason;
+    const bool last = i == kPieces - 1;
+    Send({protocol::Data{.stream = 1, .end_stream = last, .bytes = piece},
+          protocol::Data{.stream = 3, .end_stream = last, .bytes = piece}});
+  }
+  ASSERT_TRUE(RunUntil([&] { return (Ended(1) && Ended(3)) || ResetOf(1) || ResetOf(3); }));
+  ASSERT_FALSE(ResetOf(1).has_value()) << ResetOf(1)->reason;
+  ASSERT_FALSE(ResetOf(3).has_value()) << ResetOf(3)->reason;
+  EXPECT_EQ(Of<protocol::ResponseHead>(1).at(0).status, 200);
+  EXPECT_EQ(Body(1).size(), kPieces * piece.size());
+  EXPECT_EQ(Body(3).size(), kPieces * piece.size());
+}
+
+TEST_F(TunnelSessionTest, AnUpstreamSilentAfterTheWholeRequestTimesOut) {
+  Open({.software = "t", .max_streams = 4}, {.connect_timeout = 2s, .response_timeout = 300ms});
+  Hello();
+  Send({protocol::RequestHead{.stream = 1, .upstream = "svc", .method = "POST", .target = "/silent"},
+        protocol::Data{.stream = 1, .bytes = "first"}});
+  RunUntil([] { return false; }, 600ms);  // the coordinator is slow to send the rest: not the upstream's silence
+  ASSERT_FALSE(ResetOf(1).has_value()) << ResetOf(1)->reason;
+  Send({protocol::Data{.stream = 1, .end_stream = true, .bytes = "last"}});
+  const auto ended = std::chrono::steady_clock::now();
+  ASSERT_TRUE(RunUntil([&] { return ResetOf(1).has_value(); }));
+  const auto waited = std::chrono::steady_clock::now() - ended;
+  EXPECT_EQ(ResetOf(1)->code, ResetCode::kUpstreamTimeout);
+  EXPECT_THAT(ResetOf(1)->reason, ::testing::HasSubstr("sent no response"));
+  EXPECT_GE(waited, 250ms);
+  EXPECT_LT(waited, 2s);
+  EXPECT_TRUE(RunUntil([&] { return upstream_.silent_closed() == 1; }));  // its connection was closed
+  EXPECT_EQ(pool_->idle_count(), 0u);
+
+  // Without a body, too: the head alone is the whole request.
+  Send({protocol::RequestHead{.stream = 3, .end_stream = true, .upstream = "svc", .method = "GET", .target = "/silent"}});
+  ASSERT_TRUE(RunUntil([&] { return ResetOf(3).has_value(); }));
+  EXPECT_EQ(ResetOf(3)->code, ResetCode::kUpstreamTimeout);
+}
+
+// A small response leaves as one batch: its head and its whole body with END_STREAM, from the
+// bytes of one upstream read.
+TEST_F(TunnelSessionTest, ASmallResponseIsRelayedWholeAtOnce) {
+  Hello();
+  hold_output_ = true;
+  Send({Get(1, "/hello")});
+  ASSERT_TRUE(RunUntil([&] { return session_->HasOutput(); }));
+  std::string message;
+  session_->TakeOutput(message);
+  auto frames = protocol::DecodeMessage(message);
+  ASSERT_TRUE(frames.ok()) << frames.status().message();
+  ASSERT_EQ(frames->size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<protocol::ResponseHead>((*frames)[0]));
+  auto* data = std::get_if<protocol::Data>(&(*frames)[1]);
+  ASSERT_NE(data, nullptr);
+  EXPECT_EQ(data->bytes, "hello");
+  EXPECT_TRUE(data->end_stream);
+  session_->OutputWritten();
 }
 
 }  // namespace
