@@ -140,7 +140,7 @@ TOML
 $("$agent" status --state-dir "$AGENT_STATE" --config "$AGENT_STATE/agent.toml" 2>&1 | sed 's/^/    /')
 
   One tunneled request (coordinator → agent → sample upstream on 127.0.0.1:$upstream_port):
-    curl --cacert $ca -H "Authorization: SSWS \$TOKEN" $tunnel
+    curl --cacert $ca -H "Authorization: SSWS $token" $tunnel
     → ${reply:-(no answer yet: see $AGENT_STATE/agent.log)}
 
   Try:
