@@ -57,6 +57,7 @@ void ReadTunnel(const toml::table& t, Reader& r, TunnelConfig& out) {
     const std::string key = "tunnel." + field;
     if (field == "enabled") r.Bool(v, key, out.enabled);
     else if (field == "max_streams") r.Integer(v, key, 1, 4096, out.max_streams);
+    else if (field == "max_connections") r.Integer(v, key, 1, 64, out.max_connections);
     else if (field == "ping_interval_seconds") r.Integer(v, key, 1, 300, out.ping_interval_seconds);
     else if (field == "ping_timeout_seconds") r.Integer(v, key, 1, 300, out.ping_timeout_seconds);
     else if (field == "connect_timeout_seconds") r.Integer(v, key, 1, 300, out.connect_timeout_seconds);

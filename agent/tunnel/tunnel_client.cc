@@ -6,10 +6,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <pthread.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -35,6 +37,16 @@ ForwardLimits LimitsOf(const TunnelConfig& t) {
                        .response_timeout = std::chrono::seconds(t.upstream_timeout_seconds)};
 }
 
+// Names the connections that belong together (Keyhole-Tunnel-Session). Not a secret: it only
+// tells the coordinator which of the agent's connections replace which.
+std::string NewSessionId() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device random;
+  std::string id(32, '0');
+  for (char& c : id) c = kHex[random() % 16];
+  return id;
+}
+
 std::string JoinNames(const std::map<std::string, Upstream>& upstreams) {
   std::string s;
   for (const auto& [name, u] : upstreams) s += (s.empty() ? "" : ", ") + name;
@@ -54,12 +66,20 @@ struct TunnelClient::Impl {
   UpstreamPool pool{io, ForwardLimits{}};
   asio::steady_timer retry_timer{io};
   asio::steady_timer replace_timer{io};
+  asio::steady_timer lane_timer{io};
   std::thread thread;
   Backoff network, refused;
   AgentState state;
   AgentConfig config;
   std::shared_ptr<TunnelConnection> current;  // up, dialling, or null while waiting to redial
   std::shared_ptr<TunnelConnection> next;     // replacing `current` (new token or upstreams)
+  // Lanes: `current` and these share its session, one per coordinator worker (the upgrade's
+  // answer says which worker took it): a caller's request then stays on one coordinator thread.
+  // A connection landing on a worker already served is closed; attempts are bounded (lane_budget),
+  // and topped up once per ping interval for the lanes still missing.
+  std::vector<std::shared_ptr<TunnelConnection>> lanes;
+  std::string current_session, next_session;
+  int lane_budget = 0;
   std::vector<std::shared_ptr<TunnelConnection>> retiring;
   bool stopping = false;
 
@@ -75,9 +95,9 @@ struct TunnelClient::Impl {
     connected = up;
   }
 
-  std::shared_ptr<TunnelConnection> Dial() {
-    TunnelSessionOptions session{.software = std::string("keyhole-agent/") + KEYHOLE_VERSION,
-                                 .max_streams = static_cast<uint32_t>(config.tunnel.max_streams)};
+  std::shared_ptr<TunnelConnection> Dial(const std::string& session) {
+    TunnelSessionOptions session_options{.software = std::string("keyhole-agent/") + KEYHOLE_VERSION,
+                                         .max_streams = static_cast<uint32_t>(config.tunnel.max_streams)};
     TunnelTimeouts timeouts{.connect = std::chrono::seconds(config.tunnel.connect_timeout_seconds),
                             .ping_interval = std::chrono::seconds(config.tunnel.ping_interval_seconds),
                             .ping_timeout = std::chrono::seconds(config.tunnel.ping_timeout_seconds)};
@@ -85,8 +105,8 @@ struct TunnelClient::Impl {
         .up = [this](TunnelConnection* c) { OnUp(c); },
         .down = [this](TunnelConnection* c, TunnelOutcome o) { OnDown(c, std::move(o)); },
     };
-    auto c = TunnelConnection::Create(io, pool, TunnelEndpoint{state.coordinator, state.trust, state.token}, session,
-                                      timeouts, std::move(events));
+    auto c = TunnelConnection::Create(io, pool, TunnelEndpoint{state.coordinator, state.trust, state.token, session},
+                                      session_options, timeouts, std::move(events));
     {
       std::lock_guard lock(mu);
       ++live;
@@ -97,20 +117,102 @@ struct TunnelClient::Impl {
 
   void DialCurrent() {
     if (stopping || !config.tunnel.enabled) return;
-    current = Dial();
+    current_session = NewSessionId();
+    current = Dial(current_session);
+  }
+
+  // --- lanes ---
+
+  // How many connections `current` wants beside it: one per coordinator worker, within config.
+  size_t LanesWanted() const {
+    if (!current || !current->up() || !current->lane()) return 0;
+    const size_t workers = current->lane()->count;
+    return std::min<size_t>(workers, static_cast<size_t>(config.tunnel.max_connections)) - 1;
+  }
+
+  void FillLanes() {
+    if (stopping || !config.tunnel.enabled) return;
+    while (lanes.size() < LanesWanted() && lane_budget > 0) {
+      --lane_budget;
+      lanes.push_back(Dial(current_session));
+    }
+  }
+
+  void StartLanes() {
+    lane_budget = static_cast<int>(8 * LanesWanted());
+    FillLanes();
+    ScheduleLaneTopUp();
+  }
+
+  void ScheduleLaneTopUp() {
+    lane_timer.expires_after(std::chrono::seconds(config.tunnel.ping_interval_seconds));
+    lane_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping || !current || !current->up()) return;
+      if (lanes.size() < LanesWanted()) lane_budget = std::max(lane_budget, static_cast<int>(LanesWanted() - lanes.size()));
+      FillLanes();
+      ScheduleLaneTopUp();
+    });
+  }
+
+  // The lanes go with the connection they were opened beside (drained, or cut when `abort`).
+  void RetireLanes(const std::string& why, bool abort) {
+    lane_timer.cancel();
+    lane_budget = 0;
+    for (auto& lane : lanes) {
+      if (abort) {
+        lane->Abort(why);
+      } else {
+        lane->Drain(protocol::CloseCode::kNormal, why);
+      }
+      retiring.push_back(std::move(lane));
+    }
+    lanes.clear();
+  }
+
+  bool IsLane(TunnelConnection* c) const {
+    return std::any_of(lanes.begin(), lanes.end(), [c](const auto& l) { return l.get() == c; });
+  }
+
+  void OnLaneUp(TunnelConnection* c) {
+    const auto lane = c->lane();
+    bool taken = !lane || !current || !current->lane() || current->lane()->index == lane->index;
+    for (const auto& other : lanes) {
+      if (other.get() != c && other->up() && other->lane() && lane && other->lane()->index == lane->index) taken = true;
+    }
+    if (!taken) {
+      LogDebug("tunnel: connection on coordinator worker " + std::to_string(lane->index) + " of " +
+               std::to_string(lane->count) + " up");
+      return;
+    }
+    // Landed on a worker another connection serves: it goes, and another try may land elsewhere.
+    auto it = std::find_if(lanes.begin(), lanes.end(), [c](const auto& l) { return l.get() == c; });
+    (*it)->Drain(protocol::CloseCode::kNormal, "another connection serves that coordinator worker");
+    retiring.push_back(std::move(*it));
+    lanes.erase(it);
+    FillLanes();
+  }
+
+  void OnLaneDown(TunnelConnection* c, const TunnelOutcome& o) {
+    std::erase_if(lanes, [c](const auto& l) { return l.get() == c; });
+    LogDebug("tunnel: a side connection ended: " + o.reason);
+    FillLanes();
   }
 
   void OnUp(TunnelConnection* c) {
+    if (IsLane(c)) return OnLaneUp(c);
     if (next && c == next.get()) {
+      RetireLanes("replaced by a new connection", false);
       if (current) {
         current->Drain(protocol::CloseCode::kNormal, "replaced by a new connection");
         retiring.push_back(std::move(current));
       }
       current = std::move(next);
+      current_session = std::move(next_session);
       LogInfo("tunnel: a new connection replaced the previous one");
     } else if (!current || c != current.get()) {
       return;
     }
+    StartLanes();
     const std::string upstreams = JoinNames(config.upstreams);
     LogInfo("tunnel connected to " + state.coordinator +
             (upstreams.empty() ? " (no [upstreams] configured: nothing to forward)" : " (upstreams: " + upstreams + ")"));
@@ -130,6 +232,7 @@ struct TunnelClient::Impl {
         return;
       }
     }
+    if (IsLane(c)) return OnLaneDown(c, o);
     if (next && c == next.get()) {
       next.reset();
       if (stopping || o.kind == Kind::kLocal) return;
@@ -143,6 +246,7 @@ struct TunnelClient::Impl {
     }
     if (!current || c != current.get()) return;
     current.reset();
+    RetireLanes("the main connection ended", false);
     if (o.was_up && (o.up_for >= kHealthyAfter || o.streams_served > 0)) {
       network.Reset();
       refused.Reset();
@@ -153,6 +257,7 @@ struct TunnelClient::Impl {
     }
     if (next) {  // a replacement is on its way: it becomes the connection
       current = std::move(next);
+      current_session = std::move(next_session);
       SetSummary("tunnel connecting", false);
       return;
     }
@@ -188,9 +293,11 @@ struct TunnelClient::Impl {
     replace_timer.cancel();
     if (current && current->up()) {
       if (next) next->Abort("superseded");
-      next = Dial();
+      next_session = NewSessionId();
+      next = Dial(next_session);
       return;
     }
+    RetireLanes("superseded", true);
     if (current) {
       auto old = std::move(current);
       old->Abort("superseded");
@@ -252,6 +359,7 @@ void TunnelClient::Reconfigure(const AgentConfig& config) {
       i.retry_timer.cancel();
       i.replace_timer.cancel();
       if (i.next) i.next->Abort("tunnel disabled");
+      i.RetireLanes("tunnel disabled by the agent's config", false);
       if (i.current) i.current->Drain(protocol::CloseCode::kNormal, "tunnel disabled by the agent's config");
       i.SetSummary("tunnel disabled", false);
       return;
@@ -272,8 +380,10 @@ void TunnelClient::Stop(milliseconds drain) {
     i.stopping = true;
     i.retry_timer.cancel();
     i.replace_timer.cancel();
+    i.lane_timer.cancel();
     if (i.next) i.next->Abort("the agent is stopping");
     if (i.current) i.current->Drain(protocol::CloseCode::kShuttingDown, "the agent is shutting down");
+    for (auto& l : i.lanes) l->Drain(protocol::CloseCode::kShuttingDown, "the agent is shutting down");
     for (auto& r : i.retiring) r->Drain(protocol::CloseCode::kShuttingDown, "the agent is shutting down");
   });
   {
@@ -284,6 +394,7 @@ void TunnelClient::Stop(milliseconds drain) {
   }
   asio::post(i.io, [&i] {
     if (i.current) i.current->Abort("the agent is stopping");
+    for (auto& l : i.lanes) l->Abort("the agent is stopping");
     for (auto& r : i.retiring) r->Abort("the agent is stopping");
     i.pool.CloseIdle();
   });

@@ -113,6 +113,7 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
   void Abort(std::string reason) override { End({.kind = Kind::kLocal, .reason = std::move(reason)}); }
   bool up() const override { return up_ && !ended_; }
   size_t open_streams() const override { return session_ ? session_->open_streams() : 0; }
+  std::optional<protocol::Lane> lane() const override { return lane_; }
 
  private:
   static websocket::stream<Next> MakeWs(asio::io_context& io, ssl::context* ctx) {
@@ -153,8 +154,10 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
 
   void Upgrade() {
     ws_.set_option(websocket::stream_base::decorator(
-        [token = endpoint_.token, software = session_options_.software](websocket::request_type& req) {
+        [token = endpoint_.token, software = session_options_.software,
+         session = endpoint_.session](websocket::request_type& req) {
           req.set(http::field::authorization, "SSWS " + token);
+          if (!session.empty()) req.set(protocol::kSessionHeader, session);
           req.set(http::field::user_agent, software);
           req.set(http::field::sec_websocket_protocol, protocol::kWebSocketSubprotocol);
         }));
@@ -178,6 +181,9 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
     if (ec) return Fail("WebSocket upgrade at " + url_.host_header + ": " + ec.message());
     if (response_[http::field::sec_websocket_protocol] != protocol::kWebSocketSubprotocol) {
       return Fail("the coordinator did not accept the " + std::string(protocol::kWebSocketSubprotocol) + " subprotocol");
+    }
+    if (auto it = response_.find(protocol::kLaneHeader); it != response_.end()) {
+      lane_ = protocol::ParseLane(std::string_view(it->value().data(), it->value().size()));
     }
     ws_.binary(true);
     ws_.auto_fragment(false);
@@ -412,6 +418,7 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
   uint64_t frames_at_ping_ = 0;
   uint64_t pings_ = 0;
   bool up_ = false;
+  std::optional<protocol::Lane> lane_;
   bool ping_outstanding_ = false;
   bool writing_ = false;
   bool flush_posted_ = false;
@@ -432,6 +439,7 @@ class BrokenTunnel final : public TunnelConnection, public std::enable_shared_fr
   void Drain(protocol::CloseCode, std::string) override {}
   void Abort(std::string) override {}
   bool up() const override { return false; }
+  std::optional<protocol::Lane> lane() const override { return std::nullopt; }
   size_t open_streams() const override { return 0; }
 
  private:

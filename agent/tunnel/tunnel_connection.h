@@ -14,6 +14,7 @@
 #include "agent/state/agent_state.h"
 #include "agent/tunnel/tunnel_session.h"
 #include "shared/protocol/frame.h"
+#include "shared/protocol/lanes.h"
 
 namespace boost::asio {
 class io_context;
@@ -25,6 +26,7 @@ struct TunnelEndpoint {
   std::string coordinator;  // base URL: https://host[:port] (http:// to a loopback host only)
   TrustAnchor trust;
   std::string token;        // secret: never logged
+  std::string session;      // Keyhole-Tunnel-Session: the agent's connections that belong together ("": none)
 };
 
 struct TunnelTimeouts {
@@ -71,6 +73,9 @@ class TunnelConnection {
   virtual void Abort(std::string reason) = 0;
   virtual bool up() const = 0;
   virtual size_t open_streams() const = 0;
+  // Where the coordinator placed this connection (its upgrade answer's Keyhole-Tunnel-Lane);
+  // nullopt before the upgrade, or from a coordinator that does not say.
+  virtual std::optional<protocol::Lane> lane() const = 0;
 };
 
 }  // namespace keyhole::agent

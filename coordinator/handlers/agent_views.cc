@@ -8,10 +8,15 @@ namespace keyhole::coord {
 nlohmann::json TunnelView(const std::string& agent_id, const TunnelHub* hub) {
   std::optional<TunnelStatus> t = hub ? hub->StatusOf(agent_id) : std::nullopt;
   if (!t) {
-    return {{"connected", false}, {"connectedSince", nullptr}, {"requestsInFlight", 0}, {"upstreams", nlohmann::json::array()}};
+    return {{"connected", false},
+            {"connectedSince", nullptr},
+            {"connections", 0},
+            {"requestsInFlight", 0},
+            {"upstreams", nlohmann::json::array()}};
   }
   return {{"connected", true},
           {"connectedSince", FormatIso8601(t->connected_since)},
+          {"connections", t->connections},
           {"requestsInFlight", t->in_flight},
           {"upstreams", t->upstreams}};
 }

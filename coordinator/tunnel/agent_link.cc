@@ -10,6 +10,7 @@
 // a batch produces leave in one WebSocket message (one write), not one write per frame.
 #include "coordinator/tunnel/agent_link.h"
 
+#include <boost/asio/execution/context_as.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -25,6 +26,7 @@
 #include "coordinator/tunnel/tunnel_endpoints.h"
 #include "shared/log/log.h"
 #include "shared/protocol/flow_window.h"
+#include "shared/protocol/lanes.h"
 
 #ifndef KEYHOLE_VERSION
 #define KEYHOLE_VERSION "dev"
@@ -123,9 +125,11 @@ template <class Stream>
 class AgentLink final : public AgentLinkBase, public std::enable_shared_from_this<AgentLink<Stream>> {
  public:
   AgentLink(Stream stream, TunnelHub& hub)
-      : ws_(std::move(stream)), hub_(hub), options_(hub.options()), conn_recv_(options_.connection_window) {}
+      : ws_(std::move(stream)), hub_(hub), options_(hub.options()), conn_recv_(options_.connection_window) {
+    home = &asio::query(ws_.get_executor(), asio::execution::context_as<asio::execution_context&>);
+  }
 
-  void Start(http::request<http::string_body> upgrade) {
+  void Start(http::request<http::string_body> upgrade, LinkLane lane) {
     // The WebSocket layer's own timeouts replace the TCP stream's.
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout timeouts{};
@@ -134,9 +138,10 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     timeouts.idle_timeout = options_.ping_timeout * 2;
     timeouts.keep_alive_pings = false;
     ws_.set_option(timeouts);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    ws_.set_option(websocket::stream_base::decorator([lane](websocket::response_type& res) {
       res.set(http::field::server, "Keyhole");
       res.set(http::field::sec_websocket_protocol, protocol::kWebSocketSubprotocol);
+      res.set(protocol::kLaneHeader, std::to_string(lane.index) + "/" + std::to_string(lane.count));
     }));
     ws_.binary(true);
     ws_.auto_fragment(false);
@@ -812,20 +817,26 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
 }  // namespace
 
 template <class Stream>
-void StartAgentLink(Stream stream, http::request<http::string_body> upgrade, const Request& req, TunnelHub& hub) {
+void StartAgentLink(Stream stream, http::request<http::string_body> upgrade, const Request& req, TunnelHub& hub,
+                    LinkLane lane) {
   auto link = std::make_shared<AgentLink<Stream>>(std::move(stream), hub);
   link->agent_id = req.principal->owner_id;
   link->token_id = req.principal->token_id;
   link->connected_since = hub.clock().Now();
   // The route's handler looked the agent up and left its pool here.
   if (auto it = req.params.find("poolId"); it != req.params.end()) link->pool_id = it->second;
-  link->Start(std::move(upgrade));
+  // A malformed session id is no session: the connection then replaces the agent's others.
+  if (auto it = upgrade.find(protocol::kSessionHeader); it != upgrade.end()) {
+    const std::string_view id(it->value().data(), it->value().size());
+    if (protocol::IsSessionId(id)) link->session = std::string(id);
+  }
+  link->Start(std::move(upgrade), lane);
 }
 
 template void StartAgentLink<beast::tcp_stream>(beast::tcp_stream, http::request<http::string_body>, const Request&,
-                                                TunnelHub&);
+                                                TunnelHub&, LinkLane);
 template void StartAgentLink<beast::ssl_stream<beast::tcp_stream>>(beast::ssl_stream<beast::tcp_stream>,
                                                                    http::request<http::string_body>, const Request&,
-                                                                   TunnelHub&);
+                                                                   TunnelHub&, LinkLane);
 
 }  // namespace keyhole::coord

@@ -18,11 +18,18 @@
 
 namespace keyhole::coord {
 
+// Where a new agent connection landed: worker `index` of `count` (the upgrade's answer tells the
+// agent, in Keyhole-Tunnel-Lane, so that it can open one connection per worker).
+struct LinkLane {
+  unsigned index = 0;
+  unsigned count = 1;
+};
+
 // Takes over `stream` (its request head read, nothing more) and answers the WebSocket upgrade
 // of an authenticated agent `req` (principal set by the pipeline). Lives on stream's executor.
 template <class Stream>
 void StartAgentLink(Stream stream, boost::beast::http::request<boost::beast::http::string_body> upgrade,
-                    const Request& req, TunnelHub& hub);
+                    const Request& req, TunnelHub& hub, LinkLane lane = {});
 
 struct ExchangeSettings {
   std::chrono::seconds io_timeout{30};  // per read of request body and per write of the response

@@ -4,6 +4,7 @@
 // Flow control both ways: it reads request body from the caller only as far as the agent's
 // credit goes, and reports response bytes to the link only once they are written to the
 // caller, so a slow caller stops the agent and a slow agent stops the caller.
+#include <boost/asio/execution/context_as.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -127,7 +128,8 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
   void Attempt() {
     ReleaseLink();
     const std::string& upstream = head_.upstream;
-    LinkPick pick = hub_.Pick(pool_id_, upstream, tried_);
+    // The link on this worker, when the agent has one here: no thread hop either way.
+    LinkPick pick = hub_.Pick(pool_id_, upstream, tried_, &asio::query(stream_.get_executor(), asio::execution::context_as<asio::execution_context&>));
     switch (pick.outcome) {
       case PickOutcome::kPicked:
         break;

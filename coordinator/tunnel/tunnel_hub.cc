@@ -18,38 +18,64 @@ void TunnelHub::Add(const std::shared_ptr<TunnelLink>& link) {
   const int64_t now = MonoMillis();
   if (link->last_frame_ms.load() == 0) link->last_frame_ms.store(now);
   link->last_heartbeat_ms.store(now);
-  std::shared_ptr<TunnelLink> replaced;
+  std::vector<std::shared_ptr<TunnelLink>> replaced;
+  bool surplus = false;
   {
     std::lock_guard lock(mu_);
-    auto& slot = by_agent_[link->agent_id];
-    if (slot.raw != nullptr) {
-      replaced = slot.link.lock();
-      auto& old_pool = by_pool_[replaced ? replaced->pool_id : link->pool_id];
-      std::erase_if(old_pool, [&](const Entry& e) { return e.raw == slot.raw; });
+    AgentEntry& agent = by_agent_[link->agent_id];
+    const bool joins = !agent.links.empty() && !link->session.empty() && agent.session == link->session &&
+                       agent.pool_id == link->pool_id;
+    if (!agent.links.empty() && !joins) {
+      for (const Entry& e : agent.links) {
+        if (auto old = e.link.lock()) replaced.push_back(std::move(old));
+      }
+      agent.links.clear();
+      ErasePoolMember(agent.pool_id, &agent);
     }
-    slot = Entry{link.get(), link};
-    by_pool_[link->pool_id].push_back(Entry{link.get(), link});
+    if (joins && agent.links.size() >= options_.max_connections_per_agent) {
+      surplus = true;
+    } else {
+      if (agent.links.empty()) {
+        agent.pool_id = link->pool_id;
+        agent.session = link->session;
+        by_pool_[link->pool_id].push_back(&agent);
+      }
+      agent.links.push_back(Entry{link.get(), link});
+    }
   }
-  if (replaced) {
-    replaced->retiring.store(true);
-    replaced->Drain(protocol::CloseCode::kReplaced, "the agent connected again");
+  for (const auto& old : replaced) {
+    old->retiring.store(true);
+    old->Drain(protocol::CloseCode::kReplaced, "the agent connected again");
+  }
+  if (surplus) {
+    link->retiring.store(true);
+    link->Close(protocol::CloseCode::kReplaced, "the agent has " + std::to_string(options_.max_connections_per_agent) +
+                                                    " connections already");
+    return;
   }
   if (heartbeat_) heartbeat_(link->agent_id);  // connected: alive, and lastConnection says so
+}
+
+void TunnelHub::ErasePoolMember(const std::string& pool_id, const AgentEntry* agent) {
+  auto pool = by_pool_.find(pool_id);
+  if (pool == by_pool_.end()) return;
+  std::erase(pool->second, agent);
+  if (pool->second.empty()) by_pool_.erase(pool);
 }
 
 void TunnelHub::Remove(const TunnelLink* link) {
   std::lock_guard lock(mu_);
   auto it = by_agent_.find(link->agent_id);
-  if (it == by_agent_.end() || it->second.raw != link) return;
+  if (it == by_agent_.end()) return;
+  AgentEntry& agent = it->second;
+  if (std::erase_if(agent.links, [&](const Entry& e) { return e.raw == link; }) == 0) return;
+  if (!agent.links.empty()) return;
+  ErasePoolMember(agent.pool_id, &agent);
   by_agent_.erase(it);
-  auto pool = by_pool_.find(link->pool_id);
-  if (pool == by_pool_.end()) return;
-  std::erase_if(pool->second, [&](const Entry& e) { return e.raw == link; });
-  if (pool->second.empty()) by_pool_.erase(pool);
 }
 
 LinkPick TunnelHub::Pick(const std::string& pool_id, std::string_view upstream,
-                         const std::vector<const TunnelLink*>& exclude) {
+                         const std::vector<const TunnelLink*>& exclude, const void* home) {
   std::lock_guard lock(mu_);
   if (shutting_down_) return {PickOutcome::kShuttingDown, nullptr};
   auto pool = by_pool_.find(pool_id);
@@ -58,22 +84,38 @@ LinkPick TunnelHub::Pick(const std::string& pool_id, std::string_view upstream,
   uint32_t best_load = 0;
   bool busy = false;
   // Ties go round: the scan starts one further each time.
-  const std::vector<Entry>& entries = pool->second;
-  const size_t start = entries.empty() ? 0 : rotation_++ % entries.size();
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const Entry& e = entries[(start + i) % entries.size()];
-    if (std::find(exclude.begin(), exclude.end(), e.raw) != exclude.end()) continue;
-    std::shared_ptr<TunnelLink> link = e.link.lock();
-    if (!link || link->retiring.load(std::memory_order_relaxed) || !link->Offers(upstream)) continue;
-    // Pick() and Release() change in_flight; Pick under mu_, so the load read here is stable
-    // against other Picks (a concurrent Release only makes it smaller).
-    const uint32_t load = link->in_flight.load(std::memory_order_relaxed);
-    if (load >= link->max_streams) {
+  const std::vector<AgentEntry*>& agents = pool->second;
+  const size_t start = agents.empty() ? 0 : rotation_++ % agents.size();
+  for (size_t i = 0; i < agents.size(); ++i) {
+    const AgentEntry& agent = *agents[(start + i) % agents.size()];
+    // Pick() and Release() change in_flight; Pick under mu_, so the loads read here are stable
+    // against other Picks (a concurrent Release only makes them smaller).
+    uint32_t load = 0;
+    uint32_t cap = 0;
+    std::shared_ptr<TunnelLink> lane;  // the caller's worker first, then the least busy
+    uint32_t lane_load = 0;
+    bool lane_home = false;
+    for (const Entry& e : agent.links) {
+      std::shared_ptr<TunnelLink> link = e.link.lock();
+      if (!link || link->retiring.load(std::memory_order_relaxed) || !link->Offers(upstream)) continue;
+      const uint32_t n = link->in_flight.load(std::memory_order_relaxed);
+      load += n;
+      cap = std::max(cap, link->max_streams);
+      if (std::find(exclude.begin(), exclude.end(), e.raw) != exclude.end()) continue;
+      const bool at_home = home != nullptr && link->home == home;
+      if (!lane || (at_home != lane_home ? at_home : n < lane_load)) {
+        lane = std::move(link);
+        lane_load = n;
+        lane_home = at_home;
+      }
+    }
+    if (!lane) continue;
+    if (load >= cap) {
       busy = true;
       continue;
     }
     if (!best || load < best_load) {
-      best = std::move(link);
+      best = std::move(lane);
       best_load = load;
     }
   }
@@ -84,38 +126,44 @@ LinkPick TunnelHub::Pick(const std::string& pool_id, std::string_view upstream,
 
 void TunnelHub::Release(TunnelLink& link) { link.in_flight.fetch_sub(1, std::memory_order_relaxed); }
 
-std::optional<TunnelStatus> TunnelHub::StatusOf(const std::string& agent_id) const {
-  std::shared_ptr<TunnelLink> link;
-  {
-    std::lock_guard lock(mu_);
-    auto it = by_agent_.find(agent_id);
-    if (it == by_agent_.end()) return std::nullopt;
-    link = it->second.link.lock();
+std::vector<std::shared_ptr<TunnelLink>> TunnelHub::LinksOf(const std::string& agent_id) const {
+  std::vector<std::shared_ptr<TunnelLink>> out;
+  std::lock_guard lock(mu_);
+  auto it = by_agent_.find(agent_id);
+  if (it == by_agent_.end()) return out;
+  for (const Entry& e : it->second.links) {
+    if (auto link = e.link.lock()) out.push_back(std::move(link));
   }
-  if (!link) return std::nullopt;
-  return TunnelStatus{link->connected_since, link->in_flight.load(std::memory_order_relaxed), link->upstreams};
+  return out;
+}
+
+std::optional<TunnelStatus> TunnelHub::StatusOf(const std::string& agent_id) const {
+  const std::vector<std::shared_ptr<TunnelLink>> links = LinksOf(agent_id);
+  if (links.empty()) return std::nullopt;
+  TunnelStatus status{links.front()->connected_since, 0, static_cast<uint32_t>(links.size()), links.front()->upstreams};
+  for (const auto& link : links) {
+    status.connected_since = std::min(status.connected_since, link->connected_since);
+    status.in_flight += link->in_flight.load(std::memory_order_relaxed);
+  }
+  return status;
 }
 
 void TunnelHub::CloseAgent(const std::string& agent_id, protocol::CloseCode code, const std::string& reason) {
-  std::shared_ptr<TunnelLink> link;
-  {
-    std::lock_guard lock(mu_);
-    auto it = by_agent_.find(agent_id);
-    if (it == by_agent_.end()) return;
-    link = it->second.link.lock();
+  for (const auto& link : LinksOf(agent_id)) {
+    Remove(link.get());
+    link->retiring.store(true);
+    link->Close(code, reason);
   }
-  if (!link) return;
-  Remove(link.get());
-  link->retiring.store(true);
-  link->Close(code, reason);
 }
 
 std::vector<std::shared_ptr<TunnelLink>> TunnelHub::All() const {
   std::vector<std::shared_ptr<TunnelLink>> out;
   std::lock_guard lock(mu_);
   out.reserve(by_agent_.size());
-  for (const auto& [id, e] : by_agent_) {
-    if (auto link = e.link.lock()) out.push_back(std::move(link));
+  for (const auto& [id, agent] : by_agent_) {
+    for (const Entry& e : agent.links) {
+      if (auto link = e.link.lock()) out.push_back(std::move(link));
+    }
   }
   return out;
 }

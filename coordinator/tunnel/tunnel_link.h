@@ -35,6 +35,13 @@ class TunnelLink {
   std::vector<std::string> upstreams;
   uint32_t max_streams = 0;
   WallTime connected_since{};
+  // An agent may hold several connections at once, one per coordinator worker ("lanes", see
+  // docs/PROTOCOL.md): those sharing its `session` work side by side; a new session replaces the
+  // older connections. Empty: a client that opens one connection only.
+  std::string session;
+  // The worker (io_context) this connection lives on: a caller on the same worker is served
+  // without crossing threads. Only compared, never dereferenced.
+  const void* home = nullptr;
 
   // Streams reserved (by TunnelHub::Pick) and not yet released.
   std::atomic<uint32_t> in_flight{0};

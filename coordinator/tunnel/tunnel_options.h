@@ -11,6 +11,7 @@ namespace keyhole::coord {
 struct TunnelOptions {
   std::chrono::milliseconds response_timeout{std::chrono::seconds(30)};  // request sent → response head
   uint32_t max_streams_per_agent = 256;  // cap on one agent's concurrent streams (its HELLO may lower it)
+  uint32_t max_connections_per_agent = 16;  // an agent's connections side by side (one per worker is what it needs)
   uint32_t stream_window = protocol::kDefaultStreamWindow;          // what an agent may send us per stream
   uint32_t connection_window = protocol::kDefaultConnectionWindow;  // … and per connection
   std::chrono::milliseconds ping_timeout{std::chrono::seconds(60)};    // a silent agent connection is closed

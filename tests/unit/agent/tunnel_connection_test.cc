@@ -91,9 +91,10 @@ std::vector<protocol::Frame> ReadFrames(websocket::stream<tcp::socket&>& ws) {
 
 // Accepts the upgrade (offering the subprotocol unless told not to) and swaps HELLOs.
 void AcceptAndHello(websocket::stream<tcp::socket&>& ws, http::request<http::string_body>& req,
-                    protocol::Hello* agent_hello, bool subprotocol = true) {
-  ws.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
+                    protocol::Hello* agent_hello, bool subprotocol = true, std::string lane = "") {
+  ws.set_option(websocket::stream_base::decorator([subprotocol, lane](websocket::response_type& res) {
     if (subprotocol) res.set(http::field::sec_websocket_protocol, protocol::kWebSocketSubprotocol);
+    if (!lane.empty()) res.set(protocol::kLaneHeader, lane);
   }));
   ws.accept(req);
   ws.binary(true);
@@ -116,7 +117,7 @@ class TunnelConnectionTest : public ::testing::Test {
     std::optional<TunnelOutcome> outcome;
     std::shared_ptr<TunnelConnection> c;
     c = TunnelConnection::Create(
-        io_, pool_, TunnelEndpoint{url, {}, "kha_secret"},
+        io_, pool_, TunnelEndpoint{url, {}, "kha_secret", session_},
         session_options_, timeouts,
         {.up = [&](TunnelConnection* conn) {
            up_ = true;
@@ -137,7 +138,40 @@ class TunnelConnectionTest : public ::testing::Test {
   UpstreamPool pool_{io_, {}};
   TunnelSessionOptions session_options_{.software = "keyhole-agent/test", .max_streams = 4};
   bool up_ = false;
+  std::string session_;
 };
+
+TEST_F(TunnelConnectionTest, SendsItsSessionAndLearnsWhichCoordinatorWorkerTookIt) {
+  session_ = "0123456789abcdef0123456789abcdef";
+  std::string sent_session;
+  ScriptedCoordinator coordinator([&](tcp::socket& socket, http::request<http::string_body>& req) {
+    sent_session = std::string(req[protocol::kSessionHeader]);
+    websocket::stream<tcp::socket&> ws(socket);
+    AcceptAndHello(ws, req, nullptr, true, "1/2");
+    ws.write(asio::buffer(Encode(protocol::Close{protocol::CloseCode::kShuttingDown, "bye"})));
+  });
+  std::optional<protocol::Lane> lane;
+  auto outcome = Run(coordinator.url(), [&](TunnelConnection& c) { lane = c.lane(); });
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(sent_session, session_);
+  EXPECT_EQ(lane, (protocol::Lane{1, 2}));
+}
+
+TEST_F(TunnelConnectionTest, ACoordinatorThatSaysNothingOfLanesGivesNone) {
+  std::string sent_session = "unset";
+  ScriptedCoordinator coordinator([&](tcp::socket& socket, http::request<http::string_body>& req) {
+    sent_session = std::string(req[protocol::kSessionHeader]);
+    websocket::stream<tcp::socket&> ws(socket);
+    AcceptAndHello(ws, req, nullptr, true, "");
+    ws.write(asio::buffer(Encode(protocol::Close{protocol::CloseCode::kShuttingDown, "bye"})));
+  });
+  std::optional<protocol::Lane> lane = protocol::Lane{};
+  auto outcome = Run(coordinator.url(), [&](TunnelConnection& c) { lane = c.lane(); });
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_TRUE(up_);
+  EXPECT_EQ(sent_session, "") << "no session: no header";
+  EXPECT_FALSE(lane);
+}
 
 TEST_F(TunnelConnectionTest, UpgradesWithTheTokenSaysHelloAndForwards) {
   std::string authorization, offered, target;

@@ -135,6 +135,107 @@ TEST_F(TunnelHubTest, ANewConnectionOfTheSameAgentReplacesTheOldOne) {
   EXPECT_EQ(hub.StatusOf("a")->upstreams, (std::vector<std::string>{"web", "db"}));
 }
 
+// Lanes: an agent's connections of one session, one per coordinator worker.
+std::shared_ptr<FakeLink> Lane(std::string agent, std::string session, const void* home, uint32_t cap = 4) {
+  auto link = std::make_shared<FakeLink>(std::move(agent), "p", std::vector<std::string>{"web"}, cap);
+  link->session = std::move(session);
+  link->home = home;
+  return link;
+}
+
+TEST_F(TunnelHubTest, ConnectionsOfOneSessionServeSideBySideAndCallersGetTheirOwnWorkers) {
+  int worker0 = 0, worker1 = 0, worker2 = 0;
+  auto l0 = Lane("a", "s1", &worker0);
+  auto l1 = Lane("a", "s1", &worker1);
+  hub.Add(l0);
+  hub.Add(l1);
+  EXPECT_FALSE(l0->drained);
+  EXPECT_FALSE(l1->drained);
+  EXPECT_EQ(hub.size(), 1u) << "one agent";
+  for (int i = 0; i < 3; ++i) {
+    LinkPick first = hub.Pick("p", "web", {}, &worker1);
+    LinkPick second = hub.Pick("p", "web", {}, &worker1);
+    EXPECT_EQ(first.link, l1);
+    EXPECT_EQ(second.link, l1) << "the caller's own worker, even though it is the busier lane";
+    EXPECT_EQ(hub.Pick("p", "web", {}, &worker0).link, l0);
+    TunnelHub::Release(*l1);
+    TunnelHub::Release(*l1);
+    TunnelHub::Release(*l0);
+  }
+  // A caller on a worker without a lane gets the least busy one.
+  LinkPick held = hub.Pick("p", "web", {}, &worker0);
+  EXPECT_EQ(hub.Pick("p", "web", {}, &worker2).link, l1);
+  TunnelHub::Release(*l1);
+  // A lane already tried is skipped; the agent's other lane serves the retry.
+  EXPECT_EQ(hub.Pick("p", "web", {l0.get()}, &worker0).link, l1);
+  TunnelHub::Release(*l1);
+  TunnelHub::Release(*held.link);
+
+  auto status = hub.StatusOf("a");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->connections, 2u);
+  hub.Remove(l0.get());
+  EXPECT_EQ(hub.StatusOf("a")->connections, 1u);
+  EXPECT_EQ(hub.Pick("p", "web", {}, &worker0).link, l1) << "the remaining lane serves every worker";
+}
+
+TEST_F(TunnelHubTest, AnAgentsStreamCapCountsOverAllItsLanes) {
+  int worker0 = 0, worker1 = 0;
+  auto l0 = Lane("a", "s1", &worker0, 3);
+  auto l1 = Lane("a", "s1", &worker1, 3);
+  hub.Add(l0);
+  hub.Add(l1);
+  EXPECT_EQ(hub.Pick("p", "web", {}, &worker0).outcome, PickOutcome::kPicked);
+  EXPECT_EQ(hub.Pick("p", "web", {}, &worker1).outcome, PickOutcome::kPicked);
+  EXPECT_EQ(hub.Pick("p", "web", {}, &worker0).outcome, PickOutcome::kPicked);
+  EXPECT_EQ(hub.Pick("p", "web", {}, &worker1).outcome, PickOutcome::kBusy) << "3 in flight over two lanes";
+  EXPECT_EQ(hub.StatusOf("a")->in_flight, 3u);
+}
+
+TEST_F(TunnelHubTest, ANewSessionReplacesEveryLaneOfTheOldOne) {
+  int worker0 = 0, worker1 = 0;
+  auto l0 = Lane("a", "old", &worker0);
+  auto l1 = Lane("a", "old", &worker1);
+  hub.Add(l0);
+  hub.Add(l1);
+  auto fresh = Lane("a", "new", &worker1);
+  hub.Add(fresh);
+  EXPECT_EQ(l0->drained, CloseCode::kReplaced);
+  EXPECT_EQ(l1->drained, CloseCode::kReplaced);
+  EXPECT_EQ(hub.StatusOf("a")->connections, 1u);
+  EXPECT_EQ(hub.Pick("p", "web", {}, &worker0).link, fresh);
+  // A connection without a session replaces all of them too (a client that opens one only).
+  auto plain = Lane("a", "", &worker0);
+  hub.Add(plain);
+  EXPECT_EQ(fresh->drained, CloseCode::kReplaced);
+  auto again = Lane("a", "", &worker1);
+  hub.Add(again);
+  EXPECT_EQ(plain->drained, CloseCode::kReplaced) << "no session: never side by side";
+}
+
+TEST_F(TunnelHubTest, LanesPastTheCapAreClosedAtOnce) {
+  TunnelOptions options;
+  options.max_connections_per_agent = 2;
+  TunnelHub small{clock, options};
+  int w = 0;
+  auto l0 = Lane("a", "s", &w);
+  auto l1 = Lane("a", "s", &w);
+  auto l2 = Lane("a", "s", &w);
+  small.Add(l0);
+  small.Add(l1);
+  small.Add(l2);
+  EXPECT_FALSE(l0->closed);
+  EXPECT_FALSE(l1->closed);
+  EXPECT_EQ(l2->closed, CloseCode::kReplaced);
+  EXPECT_EQ(small.StatusOf("a")->connections, 2u);
+  // CloseAgent closes every lane.
+  small.CloseAgent("a", CloseCode::kAgentDeactivated, "deactivated");
+  EXPECT_EQ(l0->closed, CloseCode::kAgentDeactivated);
+  EXPECT_EQ(l1->closed, CloseCode::kAgentDeactivated);
+  EXPECT_FALSE(small.StatusOf("a"));
+  EXPECT_EQ(small.Pick("p", "web").outcome, PickOutcome::kNoAgent);
+}
+
 TEST_F(TunnelHubTest, StatusShowsConnectionAndLoad) {
   auto a = Connect("a", "p", {"web"});
   a->connected_since = clock.Now();
