@@ -7,10 +7,11 @@
 #                  authorized_keys, ephemeral port)
 #   keyhole        a coordinator with one agent ([upstreams.bench] url = the upstream); callers
 #                  send GET /api/v1/agentPools/{poolId}/tunnel/bench/... with an admin SSWS token.
-#                  Two variants (BENCH_KEYHOLE_MODES): "plain" = coordinator --plain-http, so the
-#                  caller speaks plain HTTP as to every other path, and the agent dials ws://
-#                  (unencrypted, as loopback allows); "tls" = coordinator with its self-signed TLS,
-#                  the caller speaks HTTPS and the agent dials wss:// (what a deployment runs).
+#                  Three variants (BENCH_KEYHOLE_MODES): "mixed" = coordinator with its self-signed
+#                  TLS and a loopback plain listener (--plain-listen): the caller speaks plain HTTP
+#                  as to every other path, the agent dials wss:// (encrypted, as ssh's link is);
+#                  "tls" = the caller speaks HTTPS too; "plain" = coordinator --plain-http, the
+#                  agent dials ws:// (unencrypted, as loopback allows).
 # Small requests: wrk -t2 -c64 (req/s, p50, p99), then wrk -t1 -c1 (p50 with no queueing);
 # bulk: the 100 MiB file with curl (best of BENCH_BULK_TRIES). Prints a table and the issue's
 # ratios against their targets. Loopback only; stops by itself; stops what it started on exit.
@@ -23,7 +24,7 @@
 #   BENCH_LATENCY_DURATION [5s] (the 1-connection run; 0 skips it)
 #   BENCH_ROUNDS [1]      rounds of every path, alternating; medians are reported
 #   BENCH_BULK_TRIES [3]  BENCH_SMALL_BYTES [300]  BENCH_BULK_MIB [100]
-#   BENCH_KEYHOLE_MODES ["plain tls"]; "" measures the peers only  BENCH_COORD_THREADS [0: one per core]
+#   BENCH_KEYHOLE_MODES ["mixed tls plain"]; "" measures the peers only  BENCH_COORD_THREADS [0: one per core]
 #   BENCH_SSH_CIPHER      ssh -c CIPHER [OpenSSH's default choice]
 #   BENCH_KEEP            1: keep the temp dir (wrk outputs, logs) [0]
 set -euo pipefail
@@ -40,8 +41,10 @@ ROUNDS=${BENCH_ROUNDS:-1}
 BULK_TRIES=${BENCH_BULK_TRIES:-3}
 SMALL_BYTES=${BENCH_SMALL_BYTES:-300}
 BULK_MIB=${BENCH_BULK_MIB:-100}
-KEYHOLE_MODES=${BENCH_KEYHOLE_MODES-"plain tls"}
+KEYHOLE_MODES=${BENCH_KEYHOLE_MODES-"mixed tls plain"}
 COORD_THREADS=${BENCH_COORD_THREADS:-0}
+WORKERS=$COORD_THREADS
+(( WORKERS > 0 )) || WORKERS=$(nproc)  # what --threads 0 gives: one lane per worker
 SSH_CIPHER=${BENCH_SSH_CIPHER:-}
 KEEP=${BENCH_KEEP:-0}
 
@@ -78,7 +81,7 @@ for tool in wrk curl ssh ssh-keygen awk python3; do command -v "$tool" >/dev/nul
 [[ -x $AGENT ]] || die "no agent at $AGENT (build first)"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 read -r -a MODES <<<"$KEYHOLE_MODES"
-for m in "${MODES[@]}"; do [[ $m == plain || $m == tls ]] || die "BENCH_KEYHOLE_MODES: plain and/or tls"; done
+for m in "${MODES[@]}"; do [[ $m == plain || $m == tls || $m == mixed ]] || die "BENCH_KEYHOLE_MODES: mixed, tls and/or plain"; done
 
 DUR_S=$(to_seconds "$DURATION")
 WARM_S=$(to_seconds "$WARMUP")
@@ -234,6 +237,7 @@ for mode in "${MODES[@]}"; do
   printf '[ratelimits]\nenabled = false\n' >"$K/coordinator.toml"
   plain=()
   [[ $mode == plain ]] && plain=(--plain-http)
+  [[ $mode == mixed ]] && plain=(--plain-listen 127.0.0.1:0)
   "$COORD" serve --data-dir "$K/data" --listen 127.0.0.1:0 "${plain[@]}" --threads "$COORD_THREADS" \
     --log-level warning --config "$K/coordinator.toml" >"$K/coord.out" 2>"$K/coord.log" &
   KH_COORD_PID[$mode]=$!
@@ -243,11 +247,17 @@ for mode in "${MODES[@]}"; do
   url=${url%/}
   curl_tls=()
   agent_tls=()
-  if [[ $mode == tls ]]; then
+  if [[ $mode == tls || $mode == mixed ]]; then
     curl_tls=(--cacert "$K/data/tls/coordinator.crt")
     agent_tls=(--ca-file "$K/data/tls/coordinator.crt")
   fi
   wait_for 10 curl -fsS "${curl_tls[@]}" -o /dev/null "$url/healthz" || die "coordinator ($mode): /healthz not 200"
+  caller_url=$url caller_tls=("${curl_tls[@]}")
+  if [[ $mode == mixed ]]; then
+    wait_for 5 grep -q "also listening on" "$K/coord.out" || die "coordinator ($mode): no plain listener"
+    caller_url=$(sed -n 's/^keyhole-coordinator also listening on \([^ ]*\).*/\1/p' "$K/coord.out" | head -n1)
+    caller_tls=()
+  fi
   api=(curl -fsS "${curl_tls[@]}" -H "Authorization: SSWS $token" -H 'Content-Type: application/json')
   pool=$("${api[@]}" -d '{"name":"bench","type":"HTTP"}' "$url/api/v1/agentPools" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   code=$("${api[@]}" -X POST "$url/api/v1/agentPools/$pool/activationCodes" | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
@@ -257,12 +267,19 @@ for mode in "${MODES[@]}"; do
   "$AGENT" run --state-dir "$K/agent" --config "$K/agent.toml" 2>"$K/agent.log" &
   KH_AGENT_PID[$mode]=$!
   PIDS+=($!)
-  KH_URL[$mode]="$url/api/v1/agentPools/$pool/tunnel/bench"
+  KH_URL[$mode]="$caller_url/api/v1/agentPools/$pool/tunnel/bench"
   KH_TOKEN[$mode]=$token
-  KH_CURL[$mode]="${curl_tls[*]}"
+  KH_CURL[$mode]="${caller_tls[*]}"
   # The tunnel is up once a request through it answers 200.
-  wait_for 20 curl -fsS "${curl_tls[@]}" -H "Authorization: SSWS $token" -o /dev/null "${KH_URL[$mode]}/small.txt" ||
-    die "keyhole ($mode): no answer through the tunnel: $(curl -sS "${curl_tls[@]}" -H "Authorization: SSWS $token" "${KH_URL[$mode]}/small.txt" 2>&1 | head -c 300); agent log: $(tail -n 3 "$K/agent.log")"
+  wait_for 20 curl -fsS "${caller_tls[@]}" -H "Authorization: SSWS $token" -o /dev/null "${KH_URL[$mode]}/small.txt" ||
+    die "keyhole ($mode): no answer through the tunnel: $(curl -sS "${caller_tls[@]}" -H "Authorization: SSWS $token" "${KH_URL[$mode]}/small.txt" 2>&1 | head -c 300); agent log: $(tail -n 3 "$K/agent.log")"
+  # Lanes (docs/PROTOCOL.md 2.3): give the agent a moment to open one connection per worker.
+  for _ in $(seq 1 30); do
+    n=$("${api[@]}" "$url/api/v1/agentPools" | python3 -c 'import json,sys; print(max([a["tunnel"]["connections"] for p in json.load(sys.stdin) for a in p["agents"]] or [0]))')
+    (( n >= WORKERS )) && break
+    sleep 0.1
+  done
+  say "keyhole ($mode): the agent holds $n tunnel connection(s)"
 done
 
 # ---- the paths ----
@@ -390,6 +407,7 @@ label() {
     nginx) echo "nginx proxy_pass" ;;
     ssh) echo "ssh -R tunnel" ;;
     keyhole-plain) echo "keyhole, caller HTTP, agent link ws://" ;;
+    keyhole-mixed) echo "keyhole, caller HTTP, agent link wss://" ;;
     keyhole-tls) echo "keyhole, caller HTTPS, agent link wss://" ;;
   esac
 }

@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
   auto* key_opt = serve->add_option("--tls-key", config.tls_key_file, "PEM private key");
   auto* plain_opt = serve->add_flag("--plain-http", config.plain_http, "Serve plain HTTP (behind a TLS proxy, or for benchmarks)");
   plain_opt->excludes(cert_opt)->excludes(key_opt);
+  auto* plain_listen_opt = serve->add_option(
+      "--plain-listen", config.plain_listen,
+      "Loopback HOST:PORT for plain HTTP beside TLS (a local TLS proxy, local callers)");
+  plain_listen_opt->excludes(plain_opt);
   auto* threads_opt = serve->add_option("--threads", config.threads, "Worker threads (0: one per core)");
   auto* public_url_opt = serve->add_option("--public-url", config.public_url, "Base URL clients use, for Link headers");
   auto* log_level_opt = serve->add_option("--log-level", config.log_level, "debug, info, warning or error");
@@ -68,6 +72,7 @@ int main(int argc, char** argv) {
       if (o->count() > 0) dst = cli;
     };
     keep(listen_opt, from_file.listen, config.listen);
+    keep(plain_listen_opt, from_file.plain_listen, config.plain_listen);
     keep(cert_opt, from_file.tls_cert_file, config.tls_cert_file);
     keep(key_opt, from_file.tls_key_file, config.tls_key_file);
     keep(threads_opt, from_file.threads, config.threads);
@@ -133,10 +138,11 @@ int main(int argc, char** argv) {
   signal_waiter.detach();
 
   keyhole::SdNotifier notifier;  // does nothing outside systemd
-  auto status = c.Serve(config, [](const std::string& url, const std::string& fingerprint) {
-    std::cout << "keyhole-coordinator listening on " << url << std::endl;
-    if (!fingerprint.empty()) std::cout << "TLS certificate fingerprint " << fingerprint << std::endl;
-    LogInfo("listening on " + url);
+  auto status = c.Serve(config, [](const keyhole::coord::ServingAt& at) {
+    std::cout << "keyhole-coordinator listening on " << at.url << std::endl;
+    if (!at.fingerprint.empty()) std::cout << "TLS certificate fingerprint " << at.fingerprint << std::endl;
+    if (!at.plain_url.empty()) std::cout << "keyhole-coordinator also listening on " << at.plain_url << " (plain HTTP, loopback)" << std::endl;
+    LogInfo("listening on " + at.url + (at.plain_url.empty() ? "" : " and " + at.plain_url));
   }, &notifier);
   if (!status.ok()) return Fail(status);
   return 0;

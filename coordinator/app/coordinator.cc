@@ -1,5 +1,6 @@
 #include "coordinator/app/coordinator.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -40,6 +41,15 @@ Coordinator::~Coordinator() {
 }
 
 namespace {
+
+// 127.0.0.0/8 or ::1, as a literal address (what the listener binds).
+bool IsLoopbackAddress(const std::string& host) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
 
 // An event for a token the command line issued (init, admin-token): no request, no client.
 LogEvent OfflineTokenEvent(const UserRecord& owner, const TokenRecord& token) {
@@ -138,11 +148,18 @@ void Coordinator::RunBackground(std::chrono::milliseconds flush_interval, Notifi
   }
 }
 
-Status Coordinator::Serve(const CoordinatorConfig& config,
-                          const std::function<void(const std::string&, const std::string&)>& on_ready,
+Status Coordinator::Serve(const CoordinatorConfig& config, const std::function<void(const ServingAt&)>& on_ready,
                           Notifier* notifier) {
   ServerOptions options;
   if (Status s = SplitHostPort(config.listen, &options.host, &options.port); !s.ok()) return s;
+  if (!config.plain_listen.empty()) {
+    if (config.plain_http) return InvalidArgumentError("plain_listen is beside TLS; with plain_http, use listen alone");
+    if (Status s = SplitHostPort(config.plain_listen, &options.plain_host, &options.plain_port); !s.ok()) return s;
+    // Plain HTTP carries SSWS tokens in clear: only on this host.
+    if (!IsLoopbackAddress(options.plain_host)) {
+      return InvalidArgumentError("plain_listen must be a loopback address (127.0.0.0/8 or ::1), got " + config.plain_listen);
+    }
+  }
   options.threads = config.threads;
   options.max_connections = config.max_connections;
   options.request_timeout = std::chrono::seconds(std::max(1u, config.request_timeout_seconds));
@@ -242,7 +259,12 @@ Status Coordinator::Serve(const CoordinatorConfig& config,
   std::string shown_host = options.host == "0.0.0.0" || options.host == "::" ? "127.0.0.1" : options.host;
   if (shown_host.find(':') != std::string::npos) shown_host = "[" + shown_host + "]";
   std::string url = std::string(options.tls ? "https://" : "http://") + shown_host + ":" + std::to_string(server.port());
-  on_ready(url, fingerprint);
+  std::string plain_url;
+  if (!options.plain_host.empty()) {
+    const std::string h = options.plain_host.find(':') != std::string::npos ? "[" + options.plain_host + "]" : options.plain_host;
+    plain_url = "http://" + h + ":" + std::to_string(server.plain_port());
+  }
+  on_ready(ServingAt{url, plain_url, fingerprint});
   if (notifier) notifier->Ready("serving on " + url);
 
   {

@@ -23,6 +23,13 @@
 
 namespace keyhole::coord {
 
+// Where Serve() listens, once it does.
+struct ServingAt {
+  std::string url;          // https://HOST:PORT (http:// with plain_http)
+  std::string plain_url;    // the loopback plain listener (plain_listen), or empty
+  std::string fingerprint;  // of the TLS certificate; empty for plain HTTP
+};
+
 class Coordinator {
  public:
   static constexpr const char* kDefaultAdminLogin = "admin@keyhole.local";
@@ -37,11 +44,10 @@ class Coordinator {
   // A new token for an existing admin, for recovery; returns the secret.
   StatusOr<std::string> IssueAdminToken(const std::string& login);
 
-  // Serves until RequestStop(); `on_ready` gets the bound URL and the TLS fingerprint (empty for
-  // plain HTTP). Flushes pending token use before it returns. `notifier` (optional) hears
-  // READY=1 once serving, WATCHDOG=1 from the maintenance loop and STOPPING=1 (systemd).
-  Status Serve(const CoordinatorConfig& config,
-               const std::function<void(const std::string& url, const std::string& fingerprint)>& on_ready,
+  // Serves until RequestStop(); `on_ready` gets the bound URLs and the TLS fingerprint. Flushes
+  // pending token use before it returns. `notifier` (optional) hears READY=1 once serving,
+  // WATCHDOG=1 from the maintenance loop and STOPPING=1 (systemd).
+  Status Serve(const CoordinatorConfig& config, const std::function<void(const ServingAt&)>& on_ready,
                Notifier* notifier = nullptr);
   void RequestStop();
 

@@ -38,6 +38,7 @@ Status LoadConfigFile(const std::string& path, CoordinatorConfig& c) {
         else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be a non-negative integer in range");
       };
       if (name == "server.listen") str(c.listen);
+      else if (name == "server.plain_listen") str(c.plain_listen);
       else if (name == "server.public_url") str(c.public_url);
       else if (name == "server.tls_cert") str(c.tls_cert_file);
       else if (name == "server.tls_key") str(c.tls_key_file);

@@ -15,6 +15,9 @@ struct CoordinatorConfig {
   std::string data_dir;
   std::string listen = "127.0.0.1:8443";
   bool plain_http = false;
+  // HOST:PORT of a second listener in plain HTTP beside the TLS one, loopback only (a local
+  // TLS-terminating proxy, local callers); empty: none.
+  std::string plain_listen;
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string public_url;  // base of the absolute URLs in Link headers, when behind a proxy

@@ -52,10 +52,12 @@ class WorkerContext : public asio::io_context {
 // Member order matters: destroying `ioc` destroys pending handlers and so sessions, which
 // unregister themselves from `sessions`; that set must outlive the io_context.
 struct Worker {
+  unsigned index = 0;  // of Shared::workers
   std::unordered_set<SessionBase*> sessions;
   bool stopping = false;
   WorkerContext ioc{1};
   std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<tcp::acceptor> plain_acceptor;  // ServerOptions::plain_host, if set
   std::thread thread;
 };
 
@@ -65,6 +67,7 @@ struct Shared {
   ssl::context* tls;  // null for plain HTTP
   TunnelHub* tunnel;  // null: no streaming routes
   std::atomic<size_t> connections{0};
+  unsigned workers = 1;
 };
 
 class SessionBase {
@@ -229,7 +232,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     if (kind == StreamKind::kAgentLink) {
       beast::get_lowest_layer(stream_).expires_never();
-      StartAgentLink(std::move(stream_), parser_->release(), req, *shared_.tunnel);
+      StartAgentLink(std::move(stream_), parser_->release(), req, *shared_.tunnel, LinkLane{worker_.index, shared_.workers});
       return;  // the connection is the agent link's now; this session ends
     }
     exchange_version_ = version;
@@ -377,37 +380,63 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 struct HttpServer::Impl {
   Impl(ApiPipeline& p, ServerOptions o, TunnelHub* t) : options(std::move(o)), shared{p, options, nullptr, t, {}} {}
 
-  void Accept(Worker& w) {
-    w.acceptor->async_accept(w.ioc, [this, &w](beast::error_code ec, tcp::socket socket) { OnAccept(w, ec, std::move(socket)); });
+  // `plain`: the plain listener beside a TLS one.
+  void Accept(Worker& w, bool plain = false) {
+    tcp::acceptor& acceptor = plain ? *w.plain_acceptor : *w.acceptor;
+    acceptor.async_accept(w.ioc, [this, &w, plain](beast::error_code ec, tcp::socket socket) {
+      OnAccept(w, plain, ec, std::move(socket));
+    });
   }
 
-  void OnAccept(Worker& w, beast::error_code ec, tcp::socket socket) {
+  void OnAccept(Worker& w, bool plain, beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || w.stopping) return;
       LogWarning("accept: " + ec.message());
       // Out of descriptors, say: back off briefly rather than spin.
       auto timer = std::make_shared<asio::steady_timer>(w.ioc, std::chrono::milliseconds(50));
-      timer->async_wait([this, &w, timer](beast::error_code) {
-        if (!w.stopping) Accept(w);
+      timer->async_wait([this, &w, plain, timer](beast::error_code) {
+        if (!w.stopping) Accept(w, plain);
       });
       return;
     }
     if (shared.connections.load(std::memory_order_relaxed) >= options.max_connections) {
       beast::error_code ignored;
       socket.close(ignored);
-      return Accept(w);
+      return Accept(w, plain);
     }
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     std::string peer = socket.remote_endpoint(ignored).address().to_string();
-    if (shared.tls) {
+    if (shared.tls && !plain) {
       std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(w, shared, std::move(peer), std::move(socket),
                                                                       *shared.tls)
           ->Start();
     } else {
       std::make_shared<Session<beast::tcp_stream>>(w, shared, std::move(peer), std::move(socket))->Start();
     }
-    Accept(w);
+    Accept(w, plain);
+  }
+
+  // One of a worker's SO_REUSEPORT acceptors on host:*port; an ephemeral *port becomes the bound one.
+  static Status Listen(Worker& w, const std::string& host, uint16_t* port, std::unique_ptr<tcp::acceptor>& out) {
+    beast::error_code ec;
+    auto address = asio::ip::make_address(host, ec);
+    if (ec) return InvalidArgumentError("listen address " + host + ": " + ec.message());
+    out = std::make_unique<tcp::acceptor>(w.ioc);
+    tcp::endpoint ep(address, *port);
+    out->open(ep.protocol(), ec);
+    if (!ec) out->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      int one = 1;
+      if (::setsockopt(out->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        return ErrnoToStatus(errno, "SO_REUSEPORT");
+      }
+    }
+    if (!ec) out->bind(ep, ec);
+    if (!ec) out->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return UnavailableError("listen on " + host + ":" + std::to_string(*port) + ": " + ec.message());
+    *port = out->local_endpoint().port();  // the first acceptor picks the ephemeral port
+    return Status::Ok();
   }
 
   ServerOptions options;
@@ -415,6 +444,7 @@ struct HttpServer::Impl {
   std::unique_ptr<ssl::context> tls;
   std::vector<std::unique_ptr<Worker>> workers;
   uint16_t port = 0;
+  uint16_t plain_port = 0;
   bool stopped = false;
 };
 
@@ -424,6 +454,8 @@ HttpServer::HttpServer(ApiPipeline& pipeline, ServerOptions options, TunnelHub* 
 HttpServer::~HttpServer() { Stop(); }
 
 uint16_t HttpServer::port() const { return impl_->port; }
+
+uint16_t HttpServer::plain_port() const { return impl_->plain_port; }
 
 Status HttpServer::Start() {
   Impl& m = *impl_;
@@ -449,33 +481,28 @@ Status HttpServer::Start() {
     m.shared.tls = m.tls.get();
   }
 
-  beast::error_code ec;
-  auto address = asio::ip::make_address(m.options.host, ec);
-  if (ec) return InvalidArgumentError("listen address " + m.options.host + ": " + ec.message());
+  if (!m.options.plain_host.empty() && !m.options.tls) {
+    return InvalidArgumentError("a plain listener beside the main one needs the main one in TLS");
+  }
   unsigned threads = m.options.threads ? m.options.threads : std::max(1u, std::thread::hardware_concurrency());
   uint16_t port = m.options.port;
+  uint16_t plain_port = m.options.plain_port;
   for (unsigned i = 0; i < threads; ++i) {
     auto w = std::make_unique<Worker>();
-    w->acceptor = std::make_unique<tcp::acceptor>(w->ioc);
-    tcp::endpoint ep(address, port);
-    w->acceptor->open(ep.protocol(), ec);
-    if (!ec) w->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) {
-      int one = 1;
-      if (::setsockopt(w->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-        return ErrnoToStatus(errno, "SO_REUSEPORT");
-      }
+    w->index = i;
+    if (Status s = Impl::Listen(*w, m.options.host, &port, w->acceptor); !s.ok()) return s;
+    if (!m.options.plain_host.empty()) {
+      if (Status s = Impl::Listen(*w, m.options.plain_host, &plain_port, w->plain_acceptor); !s.ok()) return s;
     }
-    if (!ec) w->acceptor->bind(ep, ec);
-    if (!ec) w->acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return UnavailableError("listen on " + m.options.host + ":" + std::to_string(port) + ": " + ec.message());
-    port = w->acceptor->local_endpoint().port();  // the first acceptor picks the ephemeral port
     m.workers.push_back(std::move(w));
   }
+  if (!m.options.plain_host.empty()) m.plain_port = plain_port;
   m.port = port;
+  m.shared.workers = threads;
   for (auto& w : m.workers) {
     Worker& worker = *w;
     m.Accept(worker);
+    if (worker.plain_acceptor) m.Accept(worker, true);
     worker.thread = std::thread([&worker] {
       for (;;) {
         try {
@@ -503,6 +530,7 @@ void HttpServer::Stop() {
       worker->stopping = true;
       beast::error_code ignored;
       worker->acceptor->close(ignored);
+      if (worker->plain_acceptor) worker->plain_acceptor->close(ignored);
       std::vector<SessionBase*> sessions(worker->sessions.begin(), worker->sessions.end());
       for (SessionBase* s : sessions) s->Drain();
     });

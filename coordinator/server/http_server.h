@@ -24,6 +24,10 @@ struct ServerOptions {
   uint16_t port = 0;  // 0: an ephemeral port, see HttpServer::port()
   unsigned threads = 0;  // 0: one per core
   bool tls = true;
+  // A second listener, in plain HTTP, beside the TLS one (tls must be on): for a TLS-terminating
+  // proxy or local callers on the same host. Empty: none. The caller checks it is loopback.
+  std::string plain_host;
+  uint16_t plain_port = 0;  // 0: ephemeral, see HttpServer::plain_port()
   std::string tls_cert_file;  // PEM chain
   std::string tls_key_file;   // PEM private key
   size_t body_limit = 1 << 20;
@@ -45,6 +49,7 @@ class HttpServer {
   // Binds, listens and starts the worker threads. On success port() is the bound port.
   Status Start();
   uint16_t port() const;
+  uint16_t plain_port() const;  // the plain listener's bound port; 0 without one
   // Stops accepting and taking tunnel requests, closes idle connections, lets requests in
   // flight finish (up to drain_timeout), closes the agents' tunnels (kShuttingDown), then joins
   // the workers. Idempotent.

@@ -293,5 +293,33 @@ TEST(CoordinatorCli, ServeInitializesAnEmptyDirectoryAndServesTls) {
   EXPECT_EQ(c.fingerprint(), fp);
 }
 
+TEST(CoordinatorCli, APlainLoopbackListenerServesBesideTls) {
+  CoordinatorProcess c;
+  const std::string admin = c.Init();
+  ASSERT_TRUE(c.Start({.tls = true, .extra_args = {"--plain-listen", "127.0.0.1:0"}})) << c.Stderr();
+  auto line = c.process()->WaitForLine("also listening on ");
+  ASSERT_TRUE(line) << c.Stderr();
+  const size_t at = line->find("http://");
+  ASSERT_NE(at, std::string::npos) << *line;
+  const std::string plain_url = line->substr(at, line->find(' ', at) - at);
+  TestHttpClient plain(plain_url);
+  EXPECT_EQ(plain.Get("/healthz", "").status, 200);
+  EXPECT_EQ(plain.Get("/api/v1/users/me", admin).status, 200);
+  EXPECT_EQ(plain.Get("/api/v1/users/me", "").status, 401) << "the same API, the same rules";
+  TestHttpClient tls(c.url());
+  EXPECT_EQ(tls.Get("/api/v1/users/me", admin).status, 200);
+  EXPECT_EQ(c.Stop(), 0);
+}
+
+TEST(CoordinatorCli, ThePlainListenerIsLoopbackOnly) {
+  for (const char* where : {"0.0.0.0:0", "192.0.2.1:0", "[::]:0", "localhost:0"}) {
+    CoordinatorProcess c;
+    EXPECT_FALSE(c.Start({.tls = true, .extra_args = {"--plain-listen", where}})) << where;
+    EXPECT_NE(c.Stderr().find("plain_listen must be a loopback address"), std::string::npos) << where << ": " << c.Stderr();
+  }
+  CoordinatorProcess plain;
+  EXPECT_FALSE(plain.Start({.tls = false, .extra_args = {"--plain-listen", "127.0.0.1:0"}})) << "beside TLS only";
+}
+
 }  // namespace
 }  // namespace keyhole::testing

@@ -57,6 +57,7 @@ struct World {
   CoordinatorProcess coordinator;
   std::string admin;
   std::unique_ptr<TestHttpClient> api;
+  std::unique_ptr<TestHttpClient> plain_api;  // the coordinator's loopback plain listener (--plain-listen)
   std::unique_ptr<StreamingHttpClient> streams;
   std::string pool;        // the two agents' pool
   std::string empty_pool;  // a pool with no agent
@@ -108,7 +109,13 @@ class TunnelTest : public ::testing::Test {
     const std::string config = w.dir.File("coordinator.toml");
     std::ofstream(config) << "[tunnel]\nresponse_timeout_seconds = " << kResponseTimeoutSeconds << "\n";
     w.admin = w.coordinator.Init("admin@example.com");
-    if (!w.coordinator.Start({.tls = true, .extra_args = {"--config", config}})) return "the coordinator did not start";
+    if (!w.coordinator.Start({.tls = true, .extra_args = {"--config", config, "--plain-listen", "127.0.0.1:0"}})) {
+      return "the coordinator did not start";
+    }
+    auto plain = w.coordinator.process()->WaitForLine("also listening on ");
+    if (!plain || plain->find("http://") == std::string::npos) return "the coordinator did not say where it listens in plain HTTP";
+    const size_t at = plain->find("http://");
+    w.plain_api = std::make_unique<TestHttpClient>(plain->substr(at, plain->find(' ', at) - at));
     w.api = std::make_unique<TestHttpClient>(w.coordinator.url());
     w.streams = std::make_unique<StreamingHttpClient>(w.coordinator.url());
     std::string error;

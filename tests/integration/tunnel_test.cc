@@ -280,6 +280,30 @@ TEST_F(TunnelTest, UploadLongerThanTheAgentsUpstreamTimeoutIsNotCutOff) {
 // ---------------------------------------------------------------------------------------------
 // Load balancing.
 
+// Lanes (PROTOCOL.md 2.3): each agent keeps one connection per coordinator worker (the fixture's
+// coordinator runs two), so a caller's request never crosses the coordinator's threads; requests
+// from many fresh connections (landing on both workers) all get through.
+TEST_F(TunnelTest, EachAgentKeepsOneConnectionPerCoordinatorWorker) {
+  for (int i = 0; i < 2; ++i) {
+    const auto deadline = Clock::now() + 25s;
+    json t;
+    while (Clock::now() < deadline) {
+      t = AgentJson(*w_, i)["tunnel"];
+      if (t.value("connections", 0) == 2) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_EQ(t.value("connections", 0), 2) << "agent " << i << ": " << t.dump();
+    EXPECT_TRUE(t.value("connected", false)) << t.dump();
+  }
+  for (int k = 0; k < 16; ++k) {
+    TestResponse r = Get("hello?" + Tag("lane" + std::to_string(k)));  // a new connection each time
+    EXPECT_EQ(r.status, 200) << r.body;
+    // The same through the loopback plain listener: callers in plain HTTP, agents over TLS.
+    TestResponse p = w_->plain_api->Send("GET", TunnelPath("hello?" + Tag("plain" + std::to_string(k))), w_->admin);
+    EXPECT_EQ(p.status, 200) << p.body;
+  }
+}
+
 TEST_F(TunnelTest, LoadSpreadsOverBothAgentsByRequestsInFlight) {
   constexpr int kRequests = 8;
   std::vector<std::future<TestResponse>> calls;
