@@ -26,7 +26,7 @@ struct Upstream {
 struct TunnelConfig {
   bool enabled = true;
   int max_streams = 64;                       // requests forwarded at once; more are refused (REFUSED)
-  int max_connections = 8;                    // one per coordinator worker thread, at most this many
+  int max_connections = 4;                    // one per coordinator worker thread, at most this many
   int ping_interval_seconds = 20;             // a PING this often…
   int ping_timeout_seconds = 10;              // …answered within this, else the connection is replaced
   int connect_timeout_seconds = 10;           // dial: DNS, TCP, TLS, upgrade and HELLO

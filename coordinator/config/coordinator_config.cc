@@ -46,10 +46,10 @@ Status LoadConfigFile(const std::string& path, CoordinatorConfig& c) {
       else if (name == "server.max_connections") num(c.max_connections);
       else if (name == "server.request_timeout") num(c.request_timeout_seconds);
       else if (name == "server.plain_http") {
-        if (auto v = value.value<bool>()) c.plain_http = *v;
+        if (auto v = value.value_exact<bool>()) c.plain_http = *v;
         else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be true or false");
       } else if (name == "ratelimits.enabled") {
-        if (auto v = value.value<bool>()) c.rate_limits.enabled = *v;
+        if (auto v = value.value_exact<bool>()) c.rate_limits.enabled = *v;
         else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be true or false");
       } else if (name == "ratelimits.default_per_minute") num(c.rate_limits.default_per_minute);
       else if (name == "ratelimits.unauthenticated_per_minute") num(c.rate_limits.unauthenticated_per_minute);
@@ -130,6 +130,9 @@ Status LoadConfigFile(const std::string& path, CoordinatorConfig& c) {
           if (status.ok() && (t.max_streams_per_agent == 0 || t.max_streams_per_agent > 65536)) {
             status = InvalidArgumentError(path + ": " + name + " must be between 1 and 65536");
           }
+        } else if (name == "tunnel.lanes") {
+          if (auto v = value.value_exact<bool>()) t.lanes = *v;
+          else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be true or false");
         } else unknown(name);
       }
       else unknown(name);

@@ -830,6 +830,7 @@ void StartAgentLink(Stream stream, http::request<http::string_body> upgrade, con
     const std::string_view id(it->value().data(), it->value().size());
     if (protocol::IsSessionId(id)) link->session = std::string(id);
   }
+  if (!hub.options().lanes) lane = LinkLane{};  // "0/1": one connection is all the agent needs
   link->Start(std::move(upgrade), lane);
 }
 

@@ -11,6 +11,10 @@ namespace keyhole::coord {
 struct TunnelOptions {
   std::chrono::milliseconds response_timeout{std::chrono::seconds(30)};  // request sent → response head
   uint32_t max_streams_per_agent = 256;  // cap on one agent's concurrent streams (its HELLO may lower it)
+  // Lanes (PROTOCOL.md 2.3): tell agents which worker took each connection, so that they keep
+  // one per worker. false: every agent keeps one connection (a very large fleet, where the
+  // memory of a connection per agent and worker counts more than the thread hop).
+  bool lanes = true;
   uint32_t max_connections_per_agent = 16;  // an agent's connections side by side (one per worker is what it needs)
   uint32_t stream_window = protocol::kDefaultStreamWindow;          // what an agent may send us per stream
   uint32_t connection_window = protocol::kDefaultConnectionWindow;  // … and per connection

@@ -16,6 +16,7 @@ TEST(TunnelConfigTest, Defaults) {
   ASSERT_TRUE(c.ok());
   EXPECT_TRUE(c->tunnel.enabled);
   EXPECT_EQ(c->tunnel.max_streams, 64);
+  EXPECT_EQ(c->tunnel.max_connections, 4);
   EXPECT_EQ(c->tunnel.ping_interval_seconds, 20);
   EXPECT_EQ(c->tunnel.ping_timeout_seconds, 10);
   EXPECT_EQ(c->tunnel.connect_timeout_seconds, 10);
@@ -29,6 +30,7 @@ TEST(TunnelConfigTest, ReadsEveryKey) {
 [tunnel]
 enabled = false
 max_streams = 8
+max_connections = 1
 ping_interval_seconds = 15
 ping_timeout_seconds = 5
 connect_timeout_seconds = 3
@@ -37,7 +39,7 @@ upstream_timeout_seconds = 60
 drain_timeout_seconds = 0
 )", "agent.toml");
   ASSERT_TRUE(c.ok()) << c.status().message();
-  EXPECT_EQ(c->tunnel, (TunnelConfig{.enabled = false, .max_streams = 8, .ping_interval_seconds = 15,
+  EXPECT_EQ(c->tunnel, (TunnelConfig{.enabled = false, .max_streams = 8, .max_connections = 1, .ping_interval_seconds = 15,
                                      .ping_timeout_seconds = 5, .connect_timeout_seconds = 3,
                                      .upstream_connect_timeout_seconds = 2, .upstream_timeout_seconds = 60,
                                      .drain_timeout_seconds = 0}));
@@ -51,6 +53,8 @@ TEST(TunnelConfigTest, BadValuesAreErrorsNamingTheKey) {
       {"tunnel = 3", "tunnel must be a [tunnel] section"},
       {"[tunnel]\nenabled = \"yes\"", "tunnel.enabled must be true or false"},
       {"[tunnel]\nmax_streams = 0", "tunnel.max_streams must be an integer from 1"},
+      {"[tunnel]\nmax_connections = 0", "tunnel.max_connections must be an integer from 1"},
+      {"[tunnel]\nmax_connections = 65", "tunnel.max_connections must be an integer from 1"},
       {"[tunnel]\nping_interval_seconds = 0", "tunnel.ping_interval_seconds"},
       {"[tunnel]\nupstream_timeout_seconds = \"30\"", "tunnel.upstream_timeout_seconds"},
       {"[tunnel]\ndrain_timeout_seconds = -1", "tunnel.drain_timeout_seconds"},

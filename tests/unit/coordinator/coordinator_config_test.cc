@@ -27,6 +27,7 @@ data_dir = "/srv/kh"
 [server]
 listen = "0.0.0.0:9443"
 plain_http = true
+plain_listen = "127.0.0.1:8080"
 public_url = "https://kh.example.com"
 threads = 3
 max_connections = 50
@@ -37,6 +38,7 @@ level = "debug"
   EXPECT_EQ(config.data_dir, "/srv/kh");
   EXPECT_EQ(config.listen, "0.0.0.0:9443");
   EXPECT_TRUE(config.plain_http);
+  EXPECT_EQ(config.plain_listen, "127.0.0.1:8080");
   EXPECT_EQ(config.public_url, "https://kh.example.com");
   EXPECT_EQ(config.threads, 3u);
   EXPECT_EQ(config.max_connections, 50u);
@@ -51,6 +53,16 @@ TEST_F(ConfigTest, RejectsUnknownKeysWrongTypesAndBadSyntax) {
   EXPECT_NE(Load("[server\n").message().find("c.toml:1"), std::string::npos);
   EXPECT_FALSE(Load("top = 1\n").ok());
   EXPECT_FALSE(LoadConfigFile(dir.File("missing.toml"), config).ok());
+}
+
+TEST_F(ConfigTest, TunnelLanes) {
+  EXPECT_TRUE(config.tunnel.lanes);
+  ASSERT_TRUE(Load("[tunnel]\nlanes = false\n").ok());
+  EXPECT_FALSE(config.tunnel.lanes);
+  EXPECT_NE(Load("[tunnel]\nlanes = 2\n").message().find("tunnel.lanes must be true or false"), std::string::npos);
+  // Not only here: an integer is no boolean for the other switches either.
+  EXPECT_NE(Load("[server]\nplain_http = 1\n").message().find("must be true or false"), std::string::npos);
+  EXPECT_NE(Load("[ratelimits]\nenabled = 0\n").message().find("must be true or false"), std::string::npos);
 }
 
 TEST_F(ConfigTest, SystemLogRetention) {
