@@ -168,7 +168,14 @@ std::optional<protocol::Close> TunnelSession::OnRequestHead(protocol::RequestHea
     Reset(head.stream, ResetCode::kRefused, "the agent is at its limit of " + std::to_string(options_.max_streams) + " streams");
   } else if (!pool_.Has(head.upstream)) {
     const std::string name = QuoteForReason(head.upstream);
-    LogWarning("tunnel: refused a request for upstream \"" + name + "\", which this agent's config does not name");
+    // A coordinator (or a caller's typo in a loop) can send these at any rate: the 1st, 10th,
+    // 100th, then every 1000th are logged, so the journal stays readable.
+    ++unknown_refused_;
+    const uint64_t n = unknown_refused_;
+    if (n == 1 || n == 10 || n == 100 || n % 1000 == 0) {
+      LogWarning("tunnel: refused a request for upstream \"" + name + "\", which this agent's config does not name" +
+                 (unknown_refused_ == 1 ? std::string() : " (" + std::to_string(unknown_refused_) + " such refusals on this connection)"));
+    }
     Reset(head.stream, ResetCode::kUnknownUpstream, "upstream " + name + " is not configured on this agent");
   } else {
     ++streams_served_;

@@ -125,6 +125,7 @@ class TunnelSession final : public ExchangeSink {
   size_t reserved_ = 0;  // credit granted to reads in progress, on every stream
   uint64_t frames_received_ = 0;
   uint64_t streams_served_ = 0;
+  uint64_t unknown_refused_ = 0;  // requests for upstreams not in the config (their warnings are thinned)
 };
 
 }  // namespace keyhole::agent

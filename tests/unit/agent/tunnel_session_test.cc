@@ -17,6 +17,7 @@
 #include <chrono>
 #include <functional>
 
+#include "shared/log/log.h"
 #include "tests/unit/agent/blocking_upstream.h"
 
 namespace keyhole::agent {
@@ -212,6 +213,21 @@ TEST_F(TunnelSessionTest, UnknownUpstreamIsRefusedWithoutDialling) {
   ASSERT_TRUE(reset.has_value());
   EXPECT_EQ(reset->code, ResetCode::kUnknownUpstream);
   EXPECT_THAT(reset->reason, ::testing::HasSubstr("elsewhere"));
+  EXPECT_EQ(upstream_.connections(), 0);
+}
+
+TEST_F(TunnelSessionTest, UnknownUpstreamWarningsAreThinned) {
+  std::vector<std::string> warnings;
+  SetLogSink([&warnings](LogLevel level, std::string_view m) {
+    if (level == LogLevel::kWarning && m.find("refused a request for upstream") != m.npos) warnings.emplace_back(m);
+  });
+  Hello();
+  for (uint32_t i = 0; i < 1200; ++i) Send({Get(1 + 2 * i, "/hello", "elsewhere")});
+  SetLogSink({});
+  // The 1st, 10th, 100th and 1000th of 1200: the journal hears of it, not 1200 times.
+  ASSERT_EQ(warnings.size(), 4u);
+  EXPECT_THAT(warnings[0], ::testing::Not(::testing::HasSubstr("such refusals")));
+  EXPECT_THAT(warnings[3], ::testing::HasSubstr("(1000 such refusals on this connection)"));
   EXPECT_EQ(upstream_.connections(), 0);
 }
 
