@@ -77,8 +77,8 @@ Response ApiPipeline::Finish(Response resp, const std::string& request_id) const
 }
 
 StreamKind ApiPipeline::StreamKindOf(std::string_view method, std::string_view target) const {
-  RouteMatch match = router_.Match(method, target.substr(0, target.find('?')));
-  return match.route ? match.route->stream : StreamKind::kNone;
+  const Route* route = router_.RouteOf(method, target.substr(0, target.find('?')));
+  return route ? route->stream : StreamKind::kNone;
 }
 
 Response ApiPipeline::Handle(Request& req) const {

@@ -1,5 +1,6 @@
 #include "coordinator/http/router.h"
 
+#include <boost/container/small_vector.hpp>
 #include <map>
 
 #include "coordinator/http/url.h"
@@ -23,8 +24,12 @@ struct Router::Node {
 
 namespace {
 
-std::vector<std::string_view> Segments(std::string_view path) {
-  std::vector<std::string_view> out;
+// Inline room for the paths the API has (the tunnel's are 6 segments and its catch-all): matching
+// a request allocates nothing until it builds the parameters.
+using SegmentList = boost::container::small_vector<std::string_view, 16>;
+
+SegmentList Segments(std::string_view path) {
+  SegmentList out;
   size_t i = 0;
   while (i < path.size()) {
     if (path[i] == '/') {
@@ -88,6 +93,7 @@ struct RawParam {
   std::string_view value;
   bool raw;  // a catch-all: not percent-decoded
 };
+using RawParams = boost::container::small_vector<RawParam, 4>;
 
 template <class Node>
 bool HasMethod(const Node* node, std::string_view method) {
@@ -99,9 +105,8 @@ bool HasMethod(const Node* node, std::string_view method) {
 // own requests. The first node that completes the path is remembered for a 405 if no node has the
 // method. A path with a trailing slash completes only through a catch-all.
 template <class Node>
-const Node* Walk(const Node* node, std::string_view path, bool trailing_slash, const std::vector<std::string_view>& segs,
-                 size_t i, std::string_view method, std::vector<RawParam>& params, const Node** path_only,
-                 std::vector<RawParam>* path_only_params) {
+const Node* Walk(const Node* node, std::string_view path, bool trailing_slash, const SegmentList& segs, size_t i,
+                 std::string_view method, RawParams& params, const Node** path_only, RawParams* path_only_params) {
   auto complete = [&](const Node* n) -> const Node* {
     if (n->methods.empty()) return nullptr;
     if (HasMethod(n, method)) return n;
@@ -147,11 +152,11 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   // A trailing slash is not the same resource; Okta answers 404 for it too (catch-alls aside).
   if (path.empty()) return match;
   const bool trailing_slash = path.size() > 1 && path.back() == '/';
-  const std::vector<std::string_view> segs = Segments(path);
-  std::vector<RawParam> params, path_only_params;
+  const SegmentList segs = Segments(path);
+  RawParams params, path_only_params;
   const Node* path_only = nullptr;
   const Node* node = Walk(root_.get(), path, trailing_slash, segs, 0, method, params, &path_only, &path_only_params);
-  auto decode = [&match](const std::vector<RawParam>& raw) {
+  auto decode = [&match](const RawParams& raw) {
     for (const RawParam& p : raw) {
       if (p.raw) {
         match.params[*p.name] = std::string(p.value);
@@ -180,6 +185,23 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   match.route_id = it->second.second;
   match.route = &routes_[match.route_id];
   return match;
+}
+
+const Route* Router::RouteOf(std::string_view method, std::string_view path) const {
+  // Match's walk, without building the parameters: it only needs to know they would decode.
+  if (path.empty()) return nullptr;
+  const bool trailing_slash = path.size() > 1 && path.back() == '/';
+  const SegmentList segs = Segments(path);
+  RawParams params, path_only_params;
+  const Node* path_only = nullptr;
+  const Node* node = Walk(root_.get(), path, trailing_slash, segs, 0, method, params, &path_only, &path_only_params);
+  if (node == nullptr) return nullptr;
+  for (const RawParam& p : params) {
+    if (!p.raw && !IsPercentDecodable(p.value)) return nullptr;
+  }
+  auto it = node->methods.find(method);
+  if (it == node->methods.end()) it = node->methods.find("GET");  // HEAD
+  return &routes_[it->second.second];
 }
 
 }  // namespace keyhole::coord

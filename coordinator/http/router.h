@@ -61,6 +61,9 @@ class Router {
   // REQUIRES: no two routes with the same method and template.
   void Add(std::string method, std::string_view pattern, Handler handler, RouteOptions options = {});
   RouteMatch Match(std::string_view method, std::string_view path) const;
+  // Match(method, path).route, without building the match (no allocation): for the server's look
+  // at every request head.
+  const Route* RouteOf(std::string_view method, std::string_view path) const;
   const std::vector<Route>& routes() const { return routes_; }
 
  private:

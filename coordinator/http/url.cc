@@ -11,6 +11,10 @@ int Hex(char c) {
 }  // namespace
 
 std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
+  // Most segments and query values need no decoding: one copy, not a byte at a time.
+  if (in.find('%') == std::string_view::npos && (!plus_is_space || in.find('+') == std::string_view::npos)) {
+    return std::string(in);
+  }
   std::string out;
   out.reserve(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
@@ -30,6 +34,15 @@ std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space
     }
   }
   return out;
+}
+
+bool IsPercentDecodable(std::string_view in) {
+  for (size_t i = in.find('%'); i != std::string_view::npos; i = in.find('%', i + 3)) {
+    int hi = i + 1 < in.size() ? Hex(in[i + 1]) : -1;
+    int lo = i + 2 < in.size() ? Hex(in[i + 2]) : -1;
+    if (hi < 0 || lo < 0 || (hi << 4 | lo) == 0) return false;
+  }
+  return true;
 }
 
 std::string PercentEncode(std::string_view in) {

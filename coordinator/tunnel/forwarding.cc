@@ -64,9 +64,7 @@ void DropHopByHop(protocol::HeaderFields& fields) {
 
 std::optional<Response> CheckRequestHead(const protocol::RequestHead& head) {
   // As it will go out: the link assigns the stream id (Validate refuses stream 0).
-  protocol::Frame frame = head;
-  std::get<protocol::RequestHead>(frame).stream = 1;
-  Status s = protocol::Validate(frame);
+  Status s = protocol::Validate(head, /*stream=*/1);
   if (s.ok()) return std::nullopt;
   size_t bytes = head.upstream.size() + head.method.size() + head.target.size() + 64;
   for (const auto& [k, v] : head.headers) bytes += k.size() + v.size() + 4;
@@ -83,19 +81,21 @@ std::optional<Response> CheckRequestHead(const protocol::RequestHead& head) {
 protocol::RequestHead BuildRequestHead(const Request& req, bool has_body) {
   protocol::RequestHead head;
   head.end_stream = !has_body;
-  head.upstream = req.params.count("upstream") ? req.params.at("upstream") : std::string();
+  if (auto it = req.params.find("upstream"); it != req.params.end()) head.upstream = it->second;
   head.method = req.method;
   head.target = TunnelTarget(req);
   head.headers.reserve(req.headers.size() + 3);
+  // DropHopByHop in the same pass: the fields a Connection header names (none, nearly always).
+  const std::vector<std::string> named = ConnectionTokens(req.headers);
   for (const auto& [k, v] : req.headers) {
     // The caller's own forwarding fields say whatever it likes: the upstream gets ours instead.
     if (Iequals(k, "Authorization") || Iequals(k, "Host") || Iequals(k, "Expect") || Iequals(k, "Forwarded") ||
-        Iequals(k, "X-Real-IP") || StartsWithI(k, "X-Forwarded-")) {
+        Iequals(k, "X-Real-IP") || StartsWithI(k, "X-Forwarded-") || IsHopByHop(k) ||
+        std::any_of(named.begin(), named.end(), [&k](const std::string& n) { return Iequals(n, k); })) {
       continue;
     }
     head.headers.emplace_back(k, v);
   }
-  DropHopByHop(head.headers);
   // The client as the pipeline resolved it (a trusted proxy's X-Forwarded-For believed, nothing
   // else); the TCP peer when the pipeline did not run.
   head.headers.emplace_back("X-Forwarded-For", req.client_ip.empty() ? req.peer_ip : req.client_ip);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "shared/protocol/frame_fields.h"
 
@@ -178,63 +179,113 @@ void EncodeOne(const Close& f, std::string& out) {
   w.String(WireReason(f.reason));
 }
 
-// What Encode would abort on, as a Status: every string and count fits its field and the payload
-// its limit.
+Status Refuse(FrameType type, std::string problem) {
+  return InvalidArgumentError(std::string(ToString(type)) + ": " + problem);
+}
+
+// What Encode would abort on, as a Status, for the frames other than heads (below): every
+// string and count fits its field and the payload its limit.
 Status CheckLimits(const Frame& frame) {
-  const std::string name(ToString(TypeOf(frame)));
-  auto too_long = [&name](const char* field) {
-    return InvalidArgumentError(name + ": " + field + " is longer than 65535 bytes");
-  };
-  auto check_headers = [&](const HeaderFields& headers) -> Status {
-    if (headers.size() > kMaxHeaderFields) {
-      return InvalidArgumentError(name + ": " + std::to_string(headers.size()) + " header fields exceed the limit of " +
-                                  std::to_string(kMaxHeaderFields));
-    }
-    for (const auto& [field, value] : headers) {
-      if (field.size() > kMaxString) return too_long("a header name");
-      if (value.size() > kMaxString) return too_long("a header value");
-    }
-    return Status::Ok();
-  };
+  const FrameType type = TypeOf(frame);
   Status s = std::visit(
-      [&](const auto& f) -> Status {
+      [type](const auto& f) -> Status {
         using T = std::decay_t<decltype(f)>;
         if constexpr (std::is_same_v<T, Hello>) {
-          if (f.software.size() > kMaxName) return InvalidArgumentError(name + ": software is longer than 255 bytes");
+          if (f.software.size() > kMaxName) return Refuse(type, "software is longer than 255 bytes");
           if (f.upstreams.size() > kMaxHelloUpstreams) {
-            return InvalidArgumentError(name + ": more than " + std::to_string(kMaxHelloUpstreams) + " upstreams");
+            return Refuse(type, "more than " + std::to_string(kMaxHelloUpstreams) + " upstreams");
           }
           for (const std::string& u : f.upstreams) {
-            if (u.size() > kMaxName) return InvalidArgumentError(name + ": an upstream name is longer than 255 bytes");
+            if (u.size() > kMaxName) return Refuse(type, "an upstream name is longer than 255 bytes");
           }
-        } else if constexpr (std::is_same_v<T, RequestHead>) {
-          if (f.upstream.size() > kMaxName) return InvalidArgumentError(name + ": upstream is longer than 255 bytes");
-          if (f.method.size() > kMaxString) return too_long("method");
-          if (f.target.size() > kMaxString) return too_long("target");
-          return check_headers(f.headers);
-        } else if constexpr (std::is_same_v<T, ResponseHead>) {
-          return check_headers(f.headers);
         } else if constexpr (std::is_same_v<T, Reset> || std::is_same_v<T, Close>) {
           if (f.reason.size() > kMaxReason) {
-            return InvalidArgumentError(name + ": reason is longer than " + std::to_string(kMaxReason) +
-                                        " bytes (Encode would cut it)");
+            return Refuse(type, "reason is longer than " + std::to_string(kMaxReason) + " bytes (Encode would cut it)");
           }
-        } else if constexpr (std::is_same_v<T, Reset> || std::is_same_v<T, Close>) {
         }
         return Status::Ok();
       },
       frame);
   if (!s.ok()) return s;
   const size_t payload = std::visit([](const auto& f) { return PayloadSize(f); }, frame);
-  const bool head = IsHeadType(TypeOf(frame));
-  const size_t limit = head ? kMaxHeadPayload : kMaxPayload;
-  if (payload > limit) {
-    return InvalidArgumentError(name + ": payload of " + std::to_string(payload) + " bytes exceeds the limit of " +
-                                std::to_string(limit) + (head ? " (kMaxHeadPayload)" : " (kMaxPayload)"));
+  if (payload > kMaxPayload) {
+    return Refuse(type, "payload of " + std::to_string(payload) + " bytes exceeds the limit of " +
+                            std::to_string(kMaxPayload) + " (kMaxPayload)");
   }
   return Status::Ok();
 }
 
+// --- heads: validated in place -----------------------------------------------------------
+// A head is what a sender builds from untrusted input on every request, so it is checked
+// directly rather than encoded and decoded again. The order of the checks (and so which problem
+// is named when there are several) is the round trip's: first what Encode would abort on, then
+// the decoder's frame header (the stream), then the decoder's field rules (frame_fields.h).
+
+// What Encode would abort on in the header fields; adds their encoded size to `payload`.
+Status HeaderLimits(FrameType type, const HeaderFields& headers, size_t& payload) {
+  if (headers.size() > kMaxHeaderFields) {
+    return Refuse(type, std::to_string(headers.size()) + " header fields exceed the limit of " +
+                            std::to_string(kMaxHeaderFields));
+  }
+  payload += 2;
+  for (const auto& [name, value] : headers) {
+    if (name.size() > kMaxString) return Refuse(type, "a header name is longer than 65535 bytes");
+    if (value.size() > kMaxString) return Refuse(type, "a header value is longer than 65535 bytes");
+    payload += 4 + name.size() + value.size();
+  }
+  return Status::Ok();
+}
+
+Status HeadPayloadLimit(FrameType type, size_t payload) {
+  if (payload <= kMaxHeadPayload) return Status::Ok();
+  return Refuse(type, "payload of " + std::to_string(payload) + " bytes exceeds the limit of " +
+                          std::to_string(kMaxHeadPayload) + " (kMaxHeadPayload)");
+}
+
+Status HeadStream(FrameType type, uint32_t stream) {
+  if (stream != 0) return Status::Ok();
+  return Refuse(type, "stream frame on stream 0");
+}
+
+Status HeaderRules(FrameType type, const HeaderFields& headers) {
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (std::string problem = HeaderFieldProblem(i, headers[i].first, headers[i].second); !problem.empty()) {
+      return Refuse(type, std::move(problem));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Validate(const RequestHead& f, uint32_t stream) {
+  constexpr FrameType kType = FrameType::kRequestHead;
+  if (f.upstream.size() > kMaxName) return Refuse(kType, "upstream is longer than 255 bytes");
+  if (f.method.size() > kMaxString) return Refuse(kType, "method is longer than 65535 bytes");
+  if (f.target.size() > kMaxString) return Refuse(kType, "target is longer than 65535 bytes");
+  size_t payload = 2 + f.upstream.size() + 2 + f.method.size() + 2 + f.target.size();
+  if (Status s = HeaderLimits(kType, f.headers, payload); !s.ok()) return s;
+  if (Status s = HeadPayloadLimit(kType, payload); !s.ok()) return s;
+  if (Status s = HeadStream(kType, stream); !s.ok()) return s;
+  if (std::string problem = RequestLineProblem(f.upstream, f.method, f.target); !problem.empty()) {
+    return Refuse(kType, std::move(problem));
+  }
+  return HeaderRules(kType, f.headers);
+}
+
+Status Validate(const ResponseHead& f, uint32_t stream) {
+  constexpr FrameType kType = FrameType::kResponseHead;
+  size_t payload = 2;
+  if (Status s = HeaderLimits(kType, f.headers, payload); !s.ok()) return s;
+  if (Status s = HeadPayloadLimit(kType, payload); !s.ok()) return s;
+  if (Status s = HeadStream(kType, stream); !s.ok()) return s;
+  if (f.status < 100 || f.status > 999) {
+    return Refuse(kType, "status " + std::to_string(f.status) + " is outside 100..999");
+  }
+  return HeaderRules(kType, f.headers);
+}
+
+namespace {
 }  // namespace
 
 void Encode(const Frame& frame, std::string& out) {
@@ -246,6 +297,8 @@ void AppendDataHeader(uint32_t stream, size_t length, bool end_stream, std::stri
 }
 
 Status Validate(const Frame& frame) {
+  if (const RequestHead* head = std::get_if<RequestHead>(&frame)) return Validate(*head, head->stream);
+  if (const ResponseHead* head = std::get_if<ResponseHead>(&frame)) return Validate(*head, head->stream);
   if (Status s = CheckLimits(frame); !s.ok()) return s;
   if (const Data* data = std::get_if<Data>(&frame)) {
     // Its payload is opaque: only the header could be wrong, and copying the bytes is not needed.

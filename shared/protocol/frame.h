@@ -169,6 +169,10 @@ StatusOr<std::vector<Frame>> DecodeMessage(std::string_view message);
 // CR/LF/NUL, an empty method or upstream, a target not in origin-form, a frame on the wrong stream…).
 // Encode(frame) then succeeds and DecodeFrame of its bytes returns an equal frame.
 Status Validate(const Frame& frame);
+// Validate(Frame(head)) with `stream` in place of head.stream, without copying the head into a
+// Frame (and without encoding it): for a sender that checks a head before it numbers the stream.
+Status Validate(const RequestHead& head, uint32_t stream);
+Status Validate(const ResponseHead& head, uint32_t stream);
 
 // Bytes Encode appends, header included. REQUIRES: strings ≤ 65535 bytes.
 size_t EncodedSize(const Frame& frame);

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "shared/protocol/frame_fields.h"
 
@@ -76,11 +77,7 @@ class PayloadReader {
     for (size_t i = 0; i < n; ++i) {
       auto& [name, value] = headers[i];
       if (!String("header name", name) || !String("header value", value)) return false;
-      if (name.empty()) return Fail("header " + std::to_string(i) + " has an empty name");
-      if (!IsHttpToken(name)) {
-        return Fail("header name '" + EscapeForMessage(name) + "' has a byte not allowed in an HTTP token");
-      }
-      if (!IsFieldValue(value)) return Fail("header '" + EscapeForMessage(name) + "' value contains CR, LF or NUL");
+      if (std::string problem = HeaderFieldProblem(i, name, value); !problem.empty()) return Fail(std::move(problem));
     }
     return true;
   }
@@ -139,16 +136,8 @@ StatusOr<Frame> DecodeHello(PayloadReader& r) {
 StatusOr<Frame> DecodeRequestHead(PayloadReader& r, uint32_t stream, bool end_stream) {
   RequestHead f{.stream = stream, .end_stream = end_stream};
   if (r.String("upstream", f.upstream, kMaxName) && r.String("method", f.method) && r.String("target", f.target)) {
-    if (f.upstream.empty()) {
-      r.Fail("empty upstream");
-    } else if (f.method.empty()) {
-      r.Fail("empty method");
-    } else if (!IsHttpToken(f.method)) {
-      r.Fail("method '" + EscapeForMessage(f.method) + "' is not an HTTP token");
-    } else if (f.target.empty() || f.target[0] != '/') {
-      r.Fail("target '" + EscapeForMessage(f.target) + "' does not start with '/'");
-    } else if (!IsOriginForm(f.target)) {
-      r.Fail("target '" + EscapeForMessage(f.target) + "' contains whitespace or control bytes");
+    if (std::string problem = RequestLineProblem(f.upstream, f.method, f.target); !problem.empty()) {
+      r.Fail(std::move(problem));
     } else {
       r.Headers(f.headers);
     }

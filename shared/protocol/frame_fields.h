@@ -33,7 +33,13 @@ inline bool IsHttpToken(std::string_view s) {
 }
 
 // Field values may carry obs-text and HTAB, never what would split or end a header line.
-inline bool IsFieldValue(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) == s.npos; }
+inline bool IsFieldValue(std::string_view s) {
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= '\r' && (u == '\r' || u == '\n' || u == '\0')) return false;
+  }
+  return true;
+}
 
 // Origin-form as it goes on the upstream's request line: a leading '/', no whitespace or control bytes.
 inline bool IsOriginForm(std::string_view s) {
@@ -44,6 +50,12 @@ inline bool IsOriginForm(std::string_view s) {
   }
   return true;
 }
+
+// The decoder's rules for a REQUEST_HEAD's upstream, method and target, and for header field
+// `index`, shared with Validate so that the two cannot drift apart: empty when they pass, else
+// the problem as the refusal names it (after "REQUEST_HEAD: "). Allocates only on a refusal.
+inline std::string RequestLineProblem(std::string_view upstream, std::string_view method, std::string_view target);
+inline std::string HeaderFieldProblem(size_t index, std::string_view name, std::string_view value);
 
 inline bool IsHeadType(FrameType type) { return type == FrameType::kRequestHead || type == FrameType::kResponseHead; }
 
@@ -63,6 +75,22 @@ inline std::string EscapeForMessage(std::string_view s) {
   }
   if (s.size() > 64) out += "...";
   return out;
+}
+
+inline std::string RequestLineProblem(std::string_view upstream, std::string_view method, std::string_view target) {
+  if (upstream.empty()) return "empty upstream";
+  if (method.empty()) return "empty method";
+  if (!IsHttpToken(method)) return "method '" + EscapeForMessage(method) + "' is not an HTTP token";
+  if (target.empty() || target[0] != '/') return "target '" + EscapeForMessage(target) + "' does not start with '/'";
+  if (!IsOriginForm(target)) return "target '" + EscapeForMessage(target) + "' contains whitespace or control bytes";
+  return {};
+}
+
+inline std::string HeaderFieldProblem(size_t index, std::string_view name, std::string_view value) {
+  if (name.empty()) return "header " + std::to_string(index) + " has an empty name";
+  if (!IsHttpToken(name)) return "header name '" + EscapeForMessage(name) + "' has a byte not allowed in an HTTP token";
+  if (!IsFieldValue(value)) return "header '" + EscapeForMessage(name) + "' value contains CR, LF or NUL";
+  return {};
 }
 
 }  // namespace keyhole::protocol

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "coordinator/http/router.h"
 
 namespace keyhole::coord {
@@ -62,6 +64,21 @@ TEST_F(RouterCatchAllTest, PatternNamesTheCatchAllPlainly) {
   RouteMatch m = M("POST", "/api/v1/agentPools/p/tunnel/web/x");
   ASSERT_NE(m.route, nullptr);
   EXPECT_EQ(m.route->pattern, "/api/v1/agentPools/{poolId}/tunnel/{upstream}/{path}");
+}
+
+// The server asks RouteOf of every request head and the pipeline Match: they must name one route.
+TEST_F(RouterCatchAllTest, RouteOfAgreesWithMatch) {
+  r.Add("GET", "/api/v1/users/{userId}", [](Request&) { return Tag(4); });
+  for (const char* method : {"GET", "POST", "HEAD", "TRACE"}) {
+    for (const char* path : {"/api/v1/agentPools/p/tunnel/web/x", "/api/v1/agentPools/p%201/tunnel/web/a%zz/",
+                             "/api/v1/agentPools/p%zz/tunnel/web/x", "/api/v1/agentPools/p/tunnel/w%00/x",
+                             "/api/v1/agentPools/p/tunnel/web", "/api/v1/agentPools/p/tunnel/status",
+                             "/api/v1/agentPools/p/agents", "/api/v1/agentPools/p/agents/", "/api/v1/users/a%4",
+                             "/api/v1/users/a%40b", "/api/v1/users/%", "/nowhere", "/", ""}) {
+      SCOPED_TRACE(std::string(method) + " " + path);
+      EXPECT_EQ(r.RouteOf(method, path), M(method, path).route);
+    }
+  }
 }
 
 }  // namespace

@@ -14,6 +14,13 @@ TEST(Url, PercentDecoding) {
   EXPECT_FALSE(PercentDecode("a%00b", true).has_value());
 }
 
+TEST(Url, IsPercentDecodableAgreesWithPercentDecode) {
+  for (const char* in : {"", "abc", "a+b", "%20", "a%2", "%", "%%41", "%4g", "%00", "a%0", "%0a%41%7E", "%ff", "x%zz"}) {
+    SCOPED_TRACE(in);
+    EXPECT_EQ(IsPercentDecodable(in), PercentDecode(in, false).has_value());
+  }
+}
+
 TEST(Url, QueryRoundTrip) {
   auto q = ParseQuery("limit=2&q=ada%20l&filter=status+eq+%22ACTIVE%22&flag");
   ASSERT_TRUE(q.has_value());
