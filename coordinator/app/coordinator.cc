@@ -219,6 +219,7 @@ Status Coordinator::Serve(const CoordinatorConfig& config, const std::function<v
   if (Status s = limits.Bind(router); !s.ok()) return s;
   if (Status s = exceptions.Load(); !s.ok()) return s;
   IpThrottle ip_throttle(config.rate_limits.unauthenticated_per_minute);
+  IpThrottle agent_connects(config.rate_limits.agent_tunnel_connects_per_minute);
   std::string proxy_error;
   auto addresses = ClientAddress::Create(config.rate_limits.trusted_proxies, &proxy_error);
   if (!addresses) return InvalidArgumentError(proxy_error);
@@ -226,6 +227,7 @@ Status Coordinator::Serve(const CoordinatorConfig& config, const std::function<v
   if (config.rate_limits.enabled) {
     pipeline_options.limits = &limits;
     pipeline_options.ip_throttle = &ip_throttle;
+    pipeline_options.agent_connects = &agent_connects;
   } else {
     LogWarning("rate limits are off (ratelimits.enabled = false): only for benchmarks");
   }

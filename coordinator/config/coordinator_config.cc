@@ -53,6 +53,7 @@ Status LoadConfigFile(const std::string& path, CoordinatorConfig& c) {
         else if (status.ok()) status = InvalidArgumentError(path + ": " + name + " must be true or false");
       } else if (name == "ratelimits.default_per_minute") num(c.rate_limits.default_per_minute);
       else if (name == "ratelimits.unauthenticated_per_minute") num(c.rate_limits.unauthenticated_per_minute);
+      else if (name == "ratelimits.agent_tunnel_connects_per_minute") num(c.rate_limits.agent_tunnel_connects_per_minute);
       else if (name == "ratelimits.exception_lead_business_days") num(c.rate_limit_lead_business_days);
       else if (name == "ratelimits.trusted_proxies") {
         const toml::array* list = value.as_array();

@@ -181,6 +181,14 @@ Response ApiPipeline::Dispatch(Request& req, std::optional<WindowDecision>* rate
     if ((req.principal->kind == OwnerKind::kAgent) != agent_route) {
       return ErrorResponse(PermissionDeniedError(agent_route ? "an agent's own endpoint" : "not for agent tokens"));
     }
+    if (IpThrottle* per_agent = options_.agent_connects; per_agent && route && route->stream == StreamKind::kAgentLink) {
+      WindowDecision d = per_agent->Acquire(req.principal->owner_id, now);
+      if (!d.allowed) {
+        *rate = d;
+        return TooManyRequests(req, d, route->method + " " + route->pattern + " (per agent)",
+                               per_agent->FirstViolationIn(d.window));
+      }
+    }
   }
   // A tunnel carries whatever the upstream speaks.
   const bool streaming = route && route->stream != StreamKind::kNone;

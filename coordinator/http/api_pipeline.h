@@ -34,6 +34,9 @@ struct PipelineOptions {
   ClientAddress addresses;  // who the client is (trusted proxies)
   RateLimitTable* limits = nullptr;     // null: no org-wide limits (benchmarks only)
   IpThrottle* ip_throttle = nullptr;    // null: no per-IP limit on unauthenticated traffic
+  // Per agent (keyed by agent id) on the tunnel's upgrade route, beside its org-wide limit: one
+  // agent reconnecting in a loop cannot use up the budget every other agent's reconnects need.
+  IpThrottle* agent_connects = nullptr;
   std::function<void(const Request&, const RateLimitViolation&)> on_violation;
 };
 

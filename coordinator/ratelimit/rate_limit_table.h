@@ -24,6 +24,7 @@ struct RateLimitConfig {
   // "METHOD /path/{template}" → per minute; overrides the shipped defaults.
   std::unordered_map<std::string, uint32_t> endpoints;
   uint32_t unauthenticated_per_minute = 30;  // per client IP
+  uint32_t agent_tunnel_connects_per_minute = 120;  // per agent, on its tunnel upgrade route
   std::vector<std::string> trusted_proxies;  // addresses or CIDRs whose X-Forwarded-For is believed
 };
 

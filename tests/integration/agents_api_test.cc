@@ -3,6 +3,8 @@
 // grace period, and kill -9 right after activation and after rotation.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <fstream>
 #include <thread>
 
@@ -241,6 +243,55 @@ TEST_F(AgentsIntegration, RotationWithAShortGraceAndKill9) {
   EXPECT_EQ(TokenRecord(third_id)["status"], "ACTIVE");
   TestResponse agent = client->Get("/api/v1/agents/" + a.id, admin);
   EXPECT_EQ(agent.Json()["status"], "ACTIVE");
+}
+
+// M5: the tunnel's upgrade route counts per agent too (ratelimits.agent_tunnel_connects_per_minute),
+// so one agent reconnecting in a loop cannot spend the budget all the others need.
+TEST_F(AgentsIntegration, EachAgentHasItsOwnBudgetOfTunnelConnects) {
+  std::ofstream(config.File("coordinator.toml")) << "[ratelimits]\nagent_tunnel_connects_per_minute = 3\n";
+  admin = coordinator.Init();
+  ASSERT_TRUE(coordinator.Start({.extra_args = {"--config", config.File("coordinator.toml")}})) << coordinator.Stderr();
+  client = std::make_unique<TestHttpClient>(coordinator.url());
+  const std::string pool = NewPool("p");
+  Agent a = Activate(pool);
+  Agent b = Activate(pool);
+  // Not a WebSocket upgrade: what passes the limits fails after them (never a 429).
+  auto connect = [&](const std::string& token) -> TestResponse {
+    try {
+      return client->Get("/api/v1/agents/me/tunnel", token);
+    } catch (const std::exception& e) {
+      TestResponse r;
+      r.status = -1;
+      r.body = e.what();
+      return r;
+    }
+  };
+  // Grouped by window (the minute may turn during the test): 8 tries fill at least one window.
+  std::map<std::string, int> passed, refused;
+  std::string reset;
+  auto minute = [] {
+    return std::chrono::duration_cast<std::chrono::minutes>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  for (int i = 0; i < 8; ++i) {
+    const auto before = minute();
+    TestResponse r = connect(a.token);
+    if (r.status == 429) {
+      reset = r.Header("X-Rate-Limit-Reset");
+      ++refused[reset];
+      EXPECT_EQ(r.Header("X-Rate-Limit-Limit"), "3");
+      EXPECT_EQ(r.Json().value("errorCode", ""), "E0000047") << r.body;
+    } else if (minute() == before) {  // a request straddling the minute's turn is not counted
+      ++passed[std::to_string(before)];
+    }
+  }
+  ASSERT_FALSE(refused.empty()) << "8 connects at 3 per minute: some refused";
+  int most = 0;
+  for (const auto& [window, n] : passed) most = std::max(most, n);
+  EXPECT_LE(most, 3) << "no window let more than 3 through";
+  EXPECT_GE(most, 2);
+  // Another agent's budget is its own, and the agent's other routes are not touched.
+  EXPECT_NE(connect(b.token).status, 429);
+  EXPECT_EQ(Me(a.token), 200);
 }
 
 }  // namespace
