@@ -2,7 +2,7 @@
 
 #include <strings.h>
 
-#include <cctype>
+#include <array>
 #include <charconv>
 #include <cstdio>
 
@@ -13,9 +13,16 @@ bool EqualsNoCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-bool IsTokenChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
+// tchar (RFC 9110): a table, since this runs on every byte of every forwarded field name.
+constexpr auto kTokenChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 'a' + 'A'] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+bool IsTokenChar(char c) { return kTokenChars[static_cast<unsigned char>(c)]; }
 
 bool IsToken(std::string_view s) {
   if (s.empty()) return false;
@@ -102,6 +109,10 @@ StatusOr<RequestFraming> WriteUpstreamRequestHead(const protocol::RequestHead& h
     if (!IsFieldValue(value)) return InvalidArgumentError("bad value of header field " + QuoteForReason(name));
     if (EqualsNoCase(name, "connection")) connection = value;
   }
+  // One allocation for the whole head, not one per doubling.
+  size_t size = head.method.size() + head.target.size() + target.host_header.size() + 64;
+  for (const auto& [name, value] : head.headers) size += name.size() + value.size() + 4;
+  out.reserve(out.size() + size);
   out.append(head.method).append(" ").append(head.target).append(" HTTP/1.1\r\nHost: ").append(target.host_header);
   out.append("\r\n");
   for (const auto& [name, value] : head.headers) {

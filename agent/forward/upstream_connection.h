@@ -62,7 +62,8 @@ class UpstreamConnection {
 
 // Starts one exchange (upstream_exchange.cc); UpstreamPool::Start calls it.
 std::shared_ptr<UpstreamExchange> StartHttpExchange(UpstreamPool& pool, boost::asio::io_context& io,
-                                                    const UpstreamTarget& target, const protocol::RequestHead& head,
+                                                    std::shared_ptr<const UpstreamTarget> target,
+                                                    const protocol::RequestHead& head,
                                                     ExchangeSink& sink, const ForwardLimits& limits);
 
 }  // namespace keyhole::agent

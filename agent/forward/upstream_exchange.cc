@@ -19,7 +19,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <array>
-#include <deque>
+#include <vector>
 #include <limits>
 
 #include "agent/forward/http_head.h"
@@ -49,11 +49,11 @@ bool IsIdempotentRetryable(std::string_view method) { return method == "GET" || 
 
 class HttpExchange final : public UpstreamExchange, public std::enable_shared_from_this<HttpExchange> {
  public:
-  HttpExchange(UpstreamPool& pool, asio::io_context& io, UpstreamTarget target, const protocol::RequestHead& head,
-               ExchangeSink& sink, ForwardLimits limits)
-      : pool_(pool), io_(io), target_(std::move(target)), stream_(head.stream), no_body_(head.end_stream),
-        retryable_(IsIdempotentRetryable(head.method)), sink_(&sink), limits_(limits), timer_(io), read_watch_(io),
-        write_watch_(io) {}
+  HttpExchange(UpstreamPool& pool, asio::io_context& io, std::shared_ptr<const UpstreamTarget> target,
+               const protocol::RequestHead& head, ExchangeSink& sink, ForwardLimits limits)
+      : pool_(pool), io_(io), target_holder_(std::move(target)), target_(*target_holder_), stream_(head.stream),
+        no_body_(head.end_stream), retryable_(IsIdempotentRetryable(head.method)), sink_(&sink), limits_(limits),
+        timer_(io) {}
 
   void Begin(const protocol::RequestHead& head) {
     auto framing = WriteUpstreamRequestHead(head, target_, head_text_);
@@ -107,60 +107,76 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     bool end = false;
   };
 
-  // A deadline on progress with the upstream: active while a read or write waits on it. Each
-  // operation only notes its start time; the timer re-arms itself when it fires early, so a fast
-  // stream costs no timer operation per read.
+  // A deadline on progress with the upstream, active while a write, the response head or a body
+  // read waits on it; each lasts response_timeout from its `since`. One timer serves all three:
+  // starting a wait only notes its time, and the timer, armed at the earliest deadline (a later
+  // wait never ends sooner, the span being the same), re-arms itself when it fires early. So a
+  // small exchange costs one timer wait and one cancel, and a fast stream none per read.
   struct Watch {
-    explicit Watch(asio::io_context& io) : timer(io) {}
-    asio::steady_timer timer;
     Clock::time_point since{};
     bool active = false;
-    bool armed = false;
   };
 
-  void Watching(Watch& w, const char* stalled) {
+  void Watching(Watch& w) {
     w.since = Clock::now();
     w.active = true;
-    if (!w.armed) Arm(w, stalled);
+    if (!timer_armed_) Arm(w.since + limits_.response_timeout);
   }
   static void Idle(Watch& w) { w.active = false; }
 
-  void Arm(Watch& w, const char* stalled) {
-    w.armed = true;
-    w.timer.expires_at(w.since + limits_.response_timeout);
-    w.timer.async_wait([self = shared_from_this(), &w, stalled](error_code ec) {
-      w.armed = false;
-      if (ec || self->finished_ || !w.active) return;
-      if (Clock::now() < w.since + self->limits_.response_timeout) return self->Arm(w, stalled);
-      self->Fail(ResetCode::kUpstreamTimeout,
-                 "upstream " + self->target_.name + " " + stalled + " for " + Span(self->limits_.response_timeout));
+  void Arm(Clock::time_point at) {
+    timer_armed_ = true;
+    timer_.expires_at(at);
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
+      self->timer_armed_ = false;
+      // Cancelled with a wait still active (none is after StopTimers): keep watching it.
+      if (self->finished_ || (ec && ec != asio::error::operation_aborted)) return;
+      self->CheckDeadlines();
     });
+  }
+
+  void CheckDeadlines() {
+    const Watch* first = nullptr;
+    for (const Watch* w : {&write_watch_, &head_watch_, &read_watch_}) {
+      if (w->active && (!first || w->since < first->since)) first = w;
+    }
+    if (!first) return;
+    const auto deadline = first->since + limits_.response_timeout;
+    if (Clock::now() < deadline) return Arm(deadline);
+    const std::string span = Span(limits_.response_timeout);
+    if (first == &head_watch_) {
+      return Fail(ResetCode::kUpstreamTimeout,
+                  "upstream " + target_.name + " sent no response in " + span + " after the request");
+    }
+    const char* stalled = first == &write_watch_ ? " took no request bytes" : " sent no response bytes";
+    Fail(ResetCode::kUpstreamTimeout, "upstream " + target_.name + stalled + " for " + span);
   }
 
   // The upstream has the whole request (or stopped taking it): from now on its silence counts.
-  // Armed once per attempt; a retry on a new connection starts over when that one has it.
+  // Started once per attempt; a retry on a new connection starts over when that one has it.
   void AwaitResponseHead() {
     if (head_sent_ || head_deadline_attempt_ == attempt_) return;
     head_deadline_attempt_ = attempt_;
-    timer_.expires_after(limits_.response_timeout);
-    timer_.async_wait([self = shared_from_this(), attempt = attempt_](error_code ec) {
-      if (ec || self->finished_ || self->head_sent_ || attempt != self->attempt_) return;
-      self->Fail(ResetCode::kUpstreamTimeout, "upstream " + self->target_.name + " sent no response in " +
-                                                  Span(self->limits_.response_timeout) + " after the request");
-    });
+    Watching(head_watch_);
   }
 
   void StopTimers() {
-    timer_.cancel();
     Idle(read_watch_);
     Idle(write_watch_);
-    read_watch_.timer.cancel();
-    write_watch_.timer.cancel();
+    Idle(head_watch_);
+    if (timer_armed_) timer_.cancel();
   }
 
   void Acquire(bool allow_reuse) {
     const int attempt = ++attempt_;
-    pool_.Acquire(target_.name, allow_reuse, no_body_ && retryable_,
+    if (allow_reuse) {
+      // An idle connection is taken at once rather than through a posted handler: OnConnection
+      // only starts I/O, so the sink still hears nothing from inside this call.
+      if (auto idle = pool_.TakeIdle(target_.name, no_body_ && retryable_)) {
+        return OnConnection(attempt, std::move(idle), true);
+      }
+    }
+    pool_.Acquire(target_.name, false, no_body_ && retryable_,
                   [self = shared_from_this(), attempt](StatusOr<std::unique_ptr<UpstreamConnection>> c, bool reused) {
                     self->OnConnection(attempt, std::move(c), reused);
                   });
@@ -178,7 +194,12 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     chunk_ = std::move(conn_->body_chunk);
     head_written_ = false;
     WriteNext();
-    ReadHeader();
+    // The read starts after what is queued now rather than at once: started right after the
+    // write, its first (speculative) recv would all but always find nothing yet and cost a
+    // system call; a turn of the loop later the upstream has often answered.
+    asio::post(io_, [self = shared_from_this(), attempt] {
+      if (attempt == self->attempt_ && !self->finished_) self->ReadHeader();
+    });
   }
 
   // --- request ---
@@ -196,13 +217,14 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
       // Whatever DATA has queued goes out in one write (and one HTTP chunk): small frames from
       // the coordinator need not cost a system call each.
       current_ = std::move(pending_.front());
-      pending_.pop_front();
-      while (!current_.end && !pending_.empty() &&
-             current_.bytes.size() + pending_.front().bytes.size() <= kMaxWriteBatch) {
-        current_.bytes += pending_.front().bytes;
-        current_.end = pending_.front().end;
-        pending_.pop_front();
+      size_t taken = 1;
+      while (!current_.end && taken < pending_.size() &&
+             current_.bytes.size() + pending_[taken].bytes.size() <= kMaxWriteBatch) {
+        current_.bytes += pending_[taken].bytes;
+        current_.end = pending_[taken].end;
+        ++taken;
       }
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(taken));
       payload = current_.bytes.size();
       last = current_.end;
       if (framing_.chunked) {
@@ -217,7 +239,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
       return;
     }
     writing_ = true;
-    Watching(write_watch_, "took no request bytes");
+    Watching(write_watch_);
     asio::async_write(*conn_, buffers,
                       [self = shared_from_this(), attempt = attempt_, payload, last](error_code ec, size_t) {
                         self->OnWritten(attempt, ec, payload, last);
@@ -280,6 +302,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     if (status < 200) return ReadHeader();  // 100 Continue, 103 Early Hints: the real answer follows
     const std::string connection(res[http::field::connection]);
     protocol::HeaderFields fields;
+    fields.reserve(static_cast<size_t>(std::distance(res.begin(), res.end())));
     for (const auto& f : res) {
       const std::string_view name(f.name_string().data(), f.name_string().size());
       if (IsHopByHopField(name, connection)) continue;
@@ -289,7 +312,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
       return Fail(ResetCode::kUpstreamError, "upstream " + target_.name + " sent too many header fields");
     }
     head_sent_ = true;
-    timer_.cancel();
+    Idle(head_watch_);
     const bool done = parser_->is_done();
     std::unique_ptr<UpstreamConnection> reusable;
     if (done) reusable = ResponseComplete();
@@ -329,7 +352,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
       // Beast reads at most the buffer's free capacity: kReadBuffer reserved means one socket
       // read, and one DATA frame, per 64 KiB rather than per 512 bytes.
       buffer_.reserve(kReadBuffer);
-      Watching(read_watch_, "sent no response bytes");
+      Watching(read_watch_);
       http::async_read_some(*conn_, buffer_, *parser_,
                             [self = shared_from_this(), attempt = attempt_](error_code ec, size_t) {
                               self->OnBody(attempt, ec);
@@ -365,6 +388,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
       // for methods that may run twice: the upstream may have acted on the request before closing.
       retried_ = true;
       Idle(write_watch_);
+      Idle(head_watch_);  // the new connection's own starts when it has the request
       conn_->Close();
       conn_.reset();
       writing_ = false;
@@ -431,14 +455,18 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
 
   UpstreamPool& pool_;
   asio::io_context& io_;
-  const UpstreamTarget target_;
+  // Shared with the pool (copying its strings cost allocations per request); kept alive here
+  // should the pool drop the upstream mid-exchange.
+  const std::shared_ptr<const UpstreamTarget> target_holder_;
+  const UpstreamTarget& target_;
   const uint32_t stream_;
   const bool no_body_;
   const bool retryable_;  // GET, HEAD, OPTIONS
   ExchangeSink* sink_;
   const ForwardLimits limits_;
-  asio::steady_timer timer_;  // the response head, once the request is written
-  Watch read_watch_, write_watch_;
+  asio::steady_timer timer_;  // the earliest deadline of the watches
+  bool timer_armed_ = false;
+  Watch write_watch_, head_watch_, read_watch_;
 
   std::string head_text_;
   RequestFraming framing_;
@@ -450,7 +478,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
   bool finished_ = false;
 
   // request direction
-  std::deque<Chunk> pending_;
+  std::vector<Chunk> pending_;  // a vector: a deque allocates even when empty, and a GET has none
   Chunk current_;
   std::string prefix_, suffix_;
   bool head_written_ = false;
@@ -473,9 +501,10 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
 }  // namespace
 
 std::shared_ptr<UpstreamExchange> StartHttpExchange(UpstreamPool& pool, asio::io_context& io,
-                                                    const UpstreamTarget& target, const protocol::RequestHead& head,
+                                                    std::shared_ptr<const UpstreamTarget> target,
+                                                    const protocol::RequestHead& head,
                                                     ExchangeSink& sink, const ForwardLimits& limits) {
-  auto exchange = std::make_shared<HttpExchange>(pool, io, target, head, sink, limits);
+  auto exchange = std::make_shared<HttpExchange>(pool, io, std::move(target), head, sink, limits);
   exchange->Begin(head);
   return exchange;
 }

@@ -107,7 +107,7 @@ struct Dial : std::enable_shared_from_this<Dial> {
 struct UpstreamPool::Impl {
   struct Entry {
     Upstream config;
-    UpstreamTarget target;
+    std::shared_ptr<const UpstreamTarget> target;  // shared with the exchanges under way
     std::unique_ptr<asio::ssl::context> tls;
     std::string error;  // why this upstream cannot be used
     uint64_t generation = 0;
@@ -143,21 +143,23 @@ void UpstreamPool::Configure(const std::map<std::string, Upstream>& upstreams, F
     e.config = upstream;
     e.generation = impl_->next_generation++;
     auto target = UpstreamTarget::FromConfig(name, upstream);
+    auto shared = std::make_shared<UpstreamTarget>();
     if (!target.ok()) {
       e.error = "upstream " + name + ": " + target.status().message();
-      e.target.name = name;
+      shared->name = name;
     } else {
-      e.target = *target;
+      *shared = std::move(*target);
     }
-    if (e.error.empty() && e.target.tls) {
+    e.target = std::move(shared);
+    if (e.error.empty() && e.target->tls) {
       e.tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
       SSL_CTX_set_min_proto_version(e.tls->native_handle(), TLS1_2_VERSION);
       boost::system::error_code ec;
-      if (e.target.ca_file.empty()) e.tls->set_default_verify_paths(ec);
-      else e.tls->load_verify_file(e.target.ca_file, ec);
+      if (e.target->ca_file.empty()) e.tls->set_default_verify_paths(ec);
+      else e.tls->load_verify_file(e.target->ca_file, ec);
       if (ec) {
         e.error = "upstream " + name + ": cannot load " +
-                  (e.target.ca_file.empty() ? std::string("the system's CAs") : "ca_file " + e.target.ca_file) +
+                  (e.target->ca_file.empty() ? std::string("the system's CAs") : "ca_file " + e.target->ca_file) +
                   ": " + ec.message();
       }
     }
@@ -179,6 +181,28 @@ std::shared_ptr<UpstreamExchange> UpstreamPool::Start(const protocol::RequestHea
   return StartHttpExchange(*this, impl_->io, e.target, head, sink, impl_->limits);
 }
 
+std::unique_ptr<UpstreamConnection> UpstreamPool::TakeIdle(const std::string& name, bool retries_closed) {
+  auto it = impl_->entries.find(name);
+  if (it == impl_->entries.end()) return nullptr;
+  Impl::Entry& e = it->second;
+  if (!e.error.empty() || e.idle.empty()) return nullptr;
+  const auto now = Clock::now();
+  while (!e.idle.empty()) {
+    std::unique_ptr<UpstreamConnection> c = std::move(e.idle.back());
+    e.idle.pop_back();
+    const auto idle = now - c->idle_since;
+    // The check costs a system call per request; a connection used moments ago is very likely
+    // still open, and if not, the caller's retry covers it.
+    const bool trusted = retries_closed && idle < kTrustedIdle;
+    if (idle > kIdleTime || (!trusted && !StillOpen(*c))) {
+      c->Close();
+      continue;
+    }
+    return c;
+  }
+  return nullptr;
+}
+
 void UpstreamPool::Acquire(const std::string& name, bool allow_reuse, bool retries_closed, AcquireHandler handler) {
   auto it = impl_->entries.find(name);
   if (it == impl_->entries.end()) {
@@ -192,24 +216,15 @@ void UpstreamPool::Acquire(const std::string& name, bool allow_reuse, bool retri
     asio::post(impl_->io, [handler = std::move(handler), error = e.error] { handler(UnavailableError(error), false); });
     return;
   }
-  const auto now = Clock::now();
-  while (allow_reuse && !e.idle.empty()) {
-    std::unique_ptr<UpstreamConnection> c = std::move(e.idle.back());
-    e.idle.pop_back();
-    const auto idle = now - c->idle_since;
-    // The check costs a system call per request; a connection used moments ago is very likely
-    // still open, and if not, the caller's retry covers it.
-    const bool trusted = retries_closed && idle < kTrustedIdle;
-    if (idle > kIdleTime || (!trusted && !StillOpen(*c))) {
-      c->Close();
-      continue;
+  if (allow_reuse) {
+    if (auto c = TakeIdle(name, retries_closed)) {
+      // The shared_ptr only carries the connection through the (copyable) posted function.
+      auto holder = std::make_shared<std::unique_ptr<UpstreamConnection>>(std::move(c));
+      asio::post(impl_->io, [handler = std::move(handler), holder] { handler(std::move(*holder), true); });
+      return;
     }
-    // The shared_ptr only carries the connection through the (copyable) posted function.
-    auto holder = std::make_shared<std::unique_ptr<UpstreamConnection>>(std::move(c));
-    asio::post(impl_->io, [handler = std::move(handler), holder] { handler(std::move(*holder), true); });
-    return;
   }
-  auto dial = std::make_shared<Dial>(impl_->io, e.tls.get(), e.generation, e.target, std::move(handler));
+  auto dial = std::make_shared<Dial>(impl_->io, e.tls.get(), e.generation, *e.target, std::move(handler));
   dial->Begin(impl_->limits.connect_timeout);
 }
 

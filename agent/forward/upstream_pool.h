@@ -58,6 +58,9 @@ class UpstreamPool {
   // system call) before reuse, unless `retries_closed` (the caller sends the request once more on
   // a new connection when a reused one turns out closed) and it has been idle under kTrustedIdle.
   using AcquireHandler = std::function<void(StatusOr<std::unique_ptr<UpstreamConnection>>, bool reused)>;
+  // An idle connection to `name` fit for reuse (checked as for Acquire), now, or null: no handler,
+  // no posted call. Acquire(name, true, ...) is this, else a dial.
+  std::unique_ptr<UpstreamConnection> TakeIdle(const std::string& name, bool retries_closed);
   void Acquire(const std::string& name, bool allow_reuse, bool retries_closed, AcquireHandler handler);
   // A connection whose last exchange ended cleanly, for reuse.
   void Release(const std::string& name, std::unique_ptr<UpstreamConnection> connection);
