@@ -1,6 +1,7 @@
 #include "coordinator/tunnel/tunnel_hub.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "shared/log/log.h"
 
@@ -172,9 +173,16 @@ void TunnelHub::Sweep(const LinkCheck& check, const AgentHeartbeat& heartbeat) {
   const int64_t now = MonoMillis();
   const int64_t idle_ms = options_.ping_timeout.count();
   const int64_t heartbeat_ms = options_.heartbeat_interval.count();
+  // An agent's links (lanes) share its token and its status: judged and heartbeaten once a pass.
+  std::unordered_map<std::string, std::optional<LinkVerdict>> verdicts;  // by agent id + token id
+  std::unordered_set<std::string> beaten;
   for (const std::shared_ptr<TunnelLink>& link : All()) {
     std::optional<LinkVerdict> verdict;
-    if (check) verdict = check(*link);
+    if (check) {
+      auto [it, fresh] = verdicts.try_emplace(link->agent_id + '\n' + link->token_id);
+      if (fresh) it->second = check(*link);
+      verdict = it->second;
+    }
     if (!verdict && now - link->last_frame_ms.load(std::memory_order_relaxed) > idle_ms) {
       verdict = LinkVerdict{protocol::CloseCode::kIdleTimeout, "no frame for " + std::to_string(idle_ms / 1000) + " s"};
     }
@@ -186,7 +194,7 @@ void TunnelHub::Sweep(const LinkCheck& check, const AgentHeartbeat& heartbeat) {
     }
     if (heartbeat && now - link->last_heartbeat_ms.load(std::memory_order_relaxed) >= heartbeat_ms) {
       link->last_heartbeat_ms.store(now, std::memory_order_relaxed);
-      heartbeat(link->agent_id);
+      if (beaten.insert(link->agent_id).second) heartbeat(link->agent_id);
     }
   }
 }

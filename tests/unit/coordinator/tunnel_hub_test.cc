@@ -267,6 +267,32 @@ TEST_F(TunnelHubTest, SweepClosesWhatTheCheckCondemnsAndHeartbeatsTheRest) {
   EXPECT_EQ(beats, std::vector<std::string>{"good"});
 }
 
+TEST_F(TunnelHubTest, SweepJudgesAndHeartbeatsAnAgentOnceHoweverManyLanesItHas) {
+  int w0 = 0, w1 = 0, w2 = 0;
+  auto l0 = Lane("a", "s", &w0);
+  auto l1 = Lane("a", "s", &w1);
+  auto l2 = Lane("a", "s", &w2);
+  for (auto& l : {l0, l1, l2}) hub.Add(l);
+  int checks = 0;
+  std::vector<std::string> beats;
+  LinkCheck check = [&](const TunnelLink&) -> std::optional<LinkVerdict> {
+    ++checks;
+    return checks > 1 ? std::optional(LinkVerdict{CloseCode::kTokenRevoked, "revoked"}) : std::nullopt;
+  };
+  clock.Advance(TunnelOptions{}.heartbeat_interval);
+  for (auto& l : {l0, l1, l2}) {
+    l->last_frame_ms.store(std::chrono::duration_cast<milliseconds>(clock.Monotonic().time_since_epoch()).count());
+  }
+  hub.Sweep(check, [&](const std::string& id) { beats.push_back(id); });
+  EXPECT_EQ(checks, 1) << "three lanes, one token: one lookup";
+  EXPECT_EQ(beats, std::vector<std::string>{"a"});
+  // The next pass condemns the token: every lane closes, still on one lookup.
+  hub.Sweep(check, nullptr);
+  EXPECT_EQ(checks, 2);
+  for (auto& l : {l0, l1, l2}) EXPECT_EQ(l->closed, CloseCode::kTokenRevoked);
+  EXPECT_FALSE(hub.StatusOf("a"));
+}
+
 TEST_F(TunnelHubTest, SweepClosesSilentLinksAfterThePingTimeout) {
   auto a = Connect("a", "p", {"web"});
   clock.Advance(seconds(59));
