@@ -54,8 +54,8 @@ void TunnelSession::Abort() {
 
 void TunnelSession::TakeOutput(std::string& message) {
   message.clear();
-  // Whole frames, at most kMaxMessage bytes unless one frame alone is larger (the coordinator
-  // reads messages of up to twice the largest frame).
+  // Whole frames, at most kMaxMessage bytes unless one frame alone is larger (a full DATA chunk
+  // and its header; the coordinator reads messages of up to twice the largest frame).
   size_t cut = 0;
   while (cut + protocol::kFrameHeaderSize <= out_.size()) {
     const auto* h = reinterpret_cast<const unsigned char*>(out_.data() + cut);

@@ -37,7 +37,11 @@ struct TunnelSessionOptions {
 
 class TunnelSession final : public ExchangeSink {
  public:
-  static constexpr size_t kMaxMessage = 1 << 20;  // bytes of frames batched into one message
+  // Bytes of frames batched into one message: hundreds of small responses, but about one DATA
+  // chunk of a large body, so the coordinator forwards each chunk while the next is on the wire
+  // (it handles a message once all of it has arrived; a window's worth in one message would make
+  // the two hops take turns).
+  static constexpr size_t kMaxMessage = 64 << 10;
 
   // `wake` is called when output becomes available while none was queued.
   TunnelSession(TunnelSessionOptions options, UpstreamPool& pool, std::function<void()> wake);
