@@ -145,17 +145,31 @@ const Node* Walk(const Node* node, std::string_view path, bool trailing_slash, c
   return nullptr;
 }
 
+// What Match and RouteOf share: the walk of `path` (not empty). The parameters' values view
+// `path`.
+template <class Node>
+struct Walked {
+  const Node* node = nullptr;       // the route's node, or null
+  const Node* path_only = nullptr;  // a node that has the path but not the method (405)
+  RawParams params, path_only_params;
+};
+
+template <class Node>
+Walked<Node> WalkPath(const Node* root, std::string_view method, std::string_view path) {
+  Walked<Node> w;
+  // A trailing slash is not the same resource; Okta answers 404 for it too (catch-alls aside).
+  const bool trailing_slash = path.size() > 1 && path.back() == '/';
+  const SegmentList segs = Segments(path);
+  w.node = Walk(root, path, trailing_slash, segs, 0, method, w.params, &w.path_only, &w.path_only_params);
+  return w;
+}
+
 }  // namespace
 
 RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   RouteMatch match;
-  // A trailing slash is not the same resource; Okta answers 404 for it too (catch-alls aside).
   if (path.empty()) return match;
-  const bool trailing_slash = path.size() > 1 && path.back() == '/';
-  const SegmentList segs = Segments(path);
-  RawParams params, path_only_params;
-  const Node* path_only = nullptr;
-  const Node* node = Walk(root_.get(), path, trailing_slash, segs, 0, method, params, &path_only, &path_only_params);
+  const auto [node, path_only, params, path_only_params] = WalkPath(root_.get(), method, path);
   auto decode = [&match](const RawParams& raw) {
     for (const RawParam& p : raw) {
       if (p.raw) {
@@ -190,13 +204,10 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
 const Route* Router::RouteOf(std::string_view method, std::string_view path) const {
   // Match's walk, without building the parameters: it only needs to know they would decode.
   if (path.empty()) return nullptr;
-  const bool trailing_slash = path.size() > 1 && path.back() == '/';
-  const SegmentList segs = Segments(path);
-  RawParams params, path_only_params;
-  const Node* path_only = nullptr;
-  const Node* node = Walk(root_.get(), path, trailing_slash, segs, 0, method, params, &path_only, &path_only_params);
+  const Walked<Node> w = WalkPath(root_.get(), method, path);
+  const Node* node = w.node;
   if (node == nullptr) return nullptr;
-  for (const RawParam& p : params) {
+  for (const RawParam& p : w.params) {
     if (!p.raw && !IsPercentDecodable(p.value)) return nullptr;
   }
   auto it = node->methods.find(method);
