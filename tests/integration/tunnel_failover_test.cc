@@ -141,5 +141,66 @@ TEST_F(TunnelTest, RevokingTheAgentsTokenClosesItsTunnelWithinASecond) {
   EXPECT_FALSE(Connected(*w_, 1));
 }
 
+// The coordinator's graceful shutdown with real processes, on a world of its own (the suite's
+// coordinator must outlive the other tests): SIGTERM lets a tunneled request in flight finish,
+// takes no new one, tells the agent why it goes (CLOSE SHUTTING_DOWN), and exits 0.
+TEST(TunnelShutdown, CoordinatorSigtermFinishesTheRequestInFlightThenClosesTheTunnels) {
+  CoordinatorProcess coordinator;
+  const std::string admin = coordinator.Init("admin@example.com");
+  ASSERT_TRUE(coordinator.Start({.tls = true})) << coordinator.Stderr();
+  TestHttpClient api(coordinator.url());
+  TestResponse pool = api.Post("/api/v1/agentPools", admin, {{"name", "drain"}, {"type", "HTTP"}});
+  ASSERT_EQ(pool.status, 200) << pool.body;
+  const std::string pool_id = pool.Json().value("id", "");
+  TestResponse code = api.Send("POST", "/api/v1/agentPools/" + pool_id + "/activationCodes", admin);
+  ASSERT_EQ(code.status, 200) << code.body;
+  UpstreamProcess upstream("drain-upstream");
+  AgentProcess::Options o;
+  o.name = "drain-agent";
+  o.upstreams = {{"svc", upstream.url()}};
+  o.tunnel_toml = "ping_interval_seconds = 5\n";
+  o.log_level = "info";
+  AgentProcess agent(o);
+  ASSERT_EQ(agent.Activate(coordinator.url(), coordinator.fingerprint(), code.Json().value("code", "")).exit_code, 0);
+  agent.Start();
+  const std::string tunnel = "/api/v1/agentPools/" + pool_id + "/tunnel/svc/";
+  const auto up_deadline = Clock::now() + 20s;
+  while (api.Get(tunnel + "hello", admin).status != 200) {
+    ASSERT_LT(Clock::now(), up_deadline) << "no tunnel: " << agent.Stderr();
+    std::this_thread::sleep_for(100ms);
+  }
+
+  auto slow = std::async(std::launch::async, [&] {
+    TestHttpClient caller(coordinator.url());
+    return caller.Get(tunnel + "slow?ms=1500&drain-in-flight", admin);
+  });
+  ASSERT_TRUE(upstream.WaitForRequest("drain-in-flight", 5s));
+  const auto sigterm = Clock::now();
+  coordinator.process()->Signal(SIGTERM);
+  std::this_thread::sleep_for(200ms);
+  // No new request gets through: the listener is closed (or a 503 KH0000008 on a live connection).
+  int late = -1;
+  try {
+    late = api.Get(tunnel + "hello?drain-late", admin).status;
+  } catch (const std::exception&) {
+  }
+  EXPECT_NE(late, 200);
+  EXPECT_FALSE(upstream.SawRequest("drain-late"));
+
+  TestResponse r = slow.get();
+  EXPECT_EQ(r.status, 200) << "the request in flight was cut: " << r.body;
+  std::optional<int> exit_code = coordinator.process()->Wait(15s);
+  ASSERT_TRUE(exit_code.has_value()) << "the coordinator did not exit";
+  EXPECT_EQ(*exit_code, 0) << coordinator.Stderr();
+  EXPECT_LT(Ms(Clock::now() - sigterm), 10000) << "longer than the drain should take";
+  // The agent heard why (CLOSE SHUTTING_DOWN), not just a dropped connection.
+  const auto heard_deadline = Clock::now() + 5s;
+  while (agent.Stderr().find("closed by the coordinator: SHUTTING_DOWN") == std::string::npos && Clock::now() < heard_deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NE(agent.Stderr().find("closed by the coordinator: SHUTTING_DOWN"), std::string::npos) << agent.Stderr();
+  agent.Stop(5s);
+}
+
 }  // namespace
 }  // namespace keyhole::testing
