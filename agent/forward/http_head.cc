@@ -6,12 +6,12 @@
 #include <charconv>
 #include <cstdio>
 
+#include "shared/protocol/http_fields.h"
+
 namespace keyhole::agent {
 namespace {
 
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
+using protocol::EqualsNoCase;
 
 // tchar (RFC 9110): a table, since this runs on every byte of every forwarded field name.
 constexpr auto kTokenChars = [] {
@@ -59,12 +59,7 @@ std::string_view Trim(std::string_view s) {
 }  // namespace
 
 bool IsHopByHopField(std::string_view name, std::string_view connection) {
-  static constexpr std::string_view kFixed[] = {"connection", "keep-alive", "te", "trailer", "transfer-encoding",
-                                                "upgrade"};
-  for (std::string_view f : kFixed) {
-    if (EqualsNoCase(name, f)) return true;
-  }
-  if (name.size() >= 6 && strncasecmp(name.data(), "proxy-", 6) == 0) return true;
+  if (protocol::IsFixedHopByHop(name)) return true;
   while (!connection.empty()) {
     const size_t comma = connection.find(',');
     if (EqualsNoCase(Trim(connection.substr(0, comma)), name)) return true;

@@ -1,36 +1,23 @@
 #include "coordinator/tunnel/forwarding.h"
 
-#include <strings.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "coordinator/http/api_error.h"
+#include "shared/protocol/http_fields.h"
 
 namespace keyhole::coord {
 namespace {
 
-bool Iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-bool StartsWithI(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && strncasecmp(s.data(), prefix.data(), prefix.size()) == 0;
-}
-
-// RFC 9110 §7.6.1: fields for one connection only, never forwarded.
-bool IsHopByHop(std::string_view name) {
-  for (std::string_view h : {"Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}) {
-    if (Iequals(name, h)) return true;
-  }
-  return StartsWithI(name, "Proxy-");
-}
+using protocol::EqualsNoCase;
+using protocol::IsFixedHopByHop;
+using protocol::StartsWithNoCase;
 
 // The field names a Connection header lists.
 std::vector<std::string> ConnectionTokens(const protocol::HeaderFields& fields) {
   std::vector<std::string> out;
   for (const auto& [k, v] : fields) {
-    if (!Iequals(k, "Connection")) continue;
+    if (!EqualsNoCase(k, "Connection")) continue;
     size_t i = 0;
     while (i < v.size()) {
       size_t j = v.find(',', i);
@@ -57,8 +44,8 @@ std::string TunnelTarget(const Request& req) {
 void DropHopByHop(protocol::HeaderFields& fields) {
   const std::vector<std::string> named = ConnectionTokens(fields);
   std::erase_if(fields, [&](const auto& f) {
-    if (IsHopByHop(f.first)) return true;
-    return std::any_of(named.begin(), named.end(), [&](const std::string& n) { return Iequals(n, f.first); });
+    if (IsFixedHopByHop(f.first)) return true;
+    return std::any_of(named.begin(), named.end(), [&](const std::string& n) { return EqualsNoCase(n, f.first); });
   });
 }
 
@@ -89,9 +76,9 @@ protocol::RequestHead BuildRequestHead(const Request& req, bool has_body) {
   const std::vector<std::string> named = ConnectionTokens(req.headers);
   for (const auto& [k, v] : req.headers) {
     // The caller's own forwarding fields say whatever it likes: the upstream gets ours instead.
-    if (Iequals(k, "Authorization") || Iequals(k, "Host") || Iequals(k, "Expect") || Iequals(k, "Forwarded") ||
-        Iequals(k, "X-Real-IP") || StartsWithI(k, "X-Forwarded-") || IsHopByHop(k) ||
-        std::any_of(named.begin(), named.end(), [&k](const std::string& n) { return Iequals(n, k); })) {
+    if (EqualsNoCase(k, "Authorization") || EqualsNoCase(k, "Host") || EqualsNoCase(k, "Expect") || EqualsNoCase(k, "Forwarded") ||
+        EqualsNoCase(k, "X-Real-IP") || StartsWithNoCase(k, "X-Forwarded-") || IsFixedHopByHop(k) ||
+        std::any_of(named.begin(), named.end(), [&k](const std::string& n) { return EqualsNoCase(n, k); })) {
       continue;
     }
     head.headers.emplace_back(k, v);

@@ -19,6 +19,7 @@
 #include "coordinator/tunnel/agent_link.h"
 #include "coordinator/tunnel/forwarding.h"
 #include "coordinator/tunnel/tunnel_endpoints.h"
+#include "shared/protocol/http_fields.h"
 #include "shared/log/log.h"
 
 namespace keyhole::coord {
@@ -41,10 +42,6 @@ constexpr std::chrono::milliseconds kBusyPollMax{100};
 // Before the response head, request body handed to the agent re-arms the response timer only in
 // steps of this much: a window update of a byte at a time cannot hold the caller forever.
 constexpr size_t kProgressStep = protocol::kMaxDataChunk;
-
-bool Iequals(std::string_view a, std::string_view b) {
-  return beast::iequals(beast::string_view(a.data(), a.size()), beast::string_view(b.data(), b.size()));
-}
 
 void AppendClean(std::string& out, std::string_view v) {
   if (std::memchr(v.data(), '\r', v.size()) == nullptr && std::memchr(v.data(), '\n', v.size()) == nullptr) {
@@ -291,7 +288,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     }
     DropHopByHop(head.headers);
     for (const auto& [k, v] : head.headers) {
-      if (!Iequals(k, "Content-Length")) continue;
+      if (!protocol::EqualsNoCase(k, "Content-Length")) continue;
       uint64_t n = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
       if (ec != std::errc() || p != v.data() + v.size() || content_length_) {
