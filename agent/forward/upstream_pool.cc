@@ -75,9 +75,22 @@ struct Dial : std::enable_shared_from_this<Dial> {
     tls->set_verify_callback(asio::ssl::host_name_verification(target.host));
     tls->async_handshake(asio::ssl::stream_base::client,
                          [self = shared_from_this()](boost::system::error_code ec) {
-                           if (ec) return self->Fail("TLS handshake with " + self->target.host_header, ec);
+                           if (ec) return self->FailHandshake(ec);
                            self->Succeed();
                          });
+  }
+
+  // OpenSSL's first queued error can be an inner one ("EVP lib" for a bad signature): when the
+  // certificate check is what failed, say so, in X509's words.
+  void FailHandshake(boost::system::error_code ec) {
+    const std::string what = "TLS handshake with " + target.host_header;
+    auto* tls = connection ? connection->tls() : nullptr;
+    const long verify = tls ? SSL_get_verify_result(tls->native_handle()) : X509_V_OK;
+    if (timed_out || verify == X509_V_OK) return Fail(what, ec);
+    finished = true;
+    timer.cancel();
+    connection->Close();
+    handler(UnavailableError(what + ": certificate verify failed: " + X509_verify_cert_error_string(verify)), false);
   }
 
   void Succeed() {

@@ -13,7 +13,10 @@ AgentProcess::AgentProcess(Options options)
     : options_(std::move(options)), config_(dir_.File("agent.toml")), state_dir_(dir_.File("state")) {
   std::ofstream out(config_);
   out << "log_level = \"" << options_.log_level << "\"\n";
-  for (const auto& [name, url] : options_.upstreams) out << "\n[upstreams." << name << "]\nurl = \"" << url << "\"\n";
+  for (const auto& [name, url] : options_.upstreams) {
+    out << "\n[upstreams." << name << "]\nurl = \"" << url << "\"\n";
+    if (auto ca = options_.ca_files.find(name); ca != options_.ca_files.end()) out << "ca_file = \"" << ca->second << "\"\n";
+  }
   if (!options_.tunnel_toml.empty()) out << "\n[tunnel]\n" << options_.tunnel_toml << "\n";
 }
 

@@ -23,6 +23,7 @@ class AgentProcess {
   struct Options {
     std::string name = "agent";                     // --name at activation
     std::map<std::string, std::string> upstreams;   // [upstreams.NAME] url = …
+    std::map<std::string, std::string> ca_files;    // [upstreams.NAME] ca_file = … (https upstreams)
     std::string tunnel_toml;                        // lines for the [tunnel] table ("ping_interval_seconds = 5")
     std::string log_level = "debug";
   };
