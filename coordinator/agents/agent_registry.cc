@@ -116,6 +116,11 @@ std::optional<AgentPoolRecord> AgentRegistry::GetPool(const std::string& id) con
   return *it->second;
 }
 
+bool AgentRegistry::HasPool(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  return pool_by_id_.count(id) > 0;
+}
+
 std::vector<AgentPoolRecord> AgentRegistry::Pools() const {
   std::shared_lock lock(mu_);
   std::vector<AgentPoolRecord> out;
@@ -137,7 +142,7 @@ StatusOr<NewActivationCode> AgentRegistry::CreateCode(const std::string& pool_id
                                                       std::optional<std::chrono::milliseconds> lifetime,
                                                       std::string created_by) {
   std::lock_guard w(write_mu_);
-  if (!GetPool(pool_id)) return NotFoundError("Resource not found: " + pool_id + " (AgentPool)");
+  if (!HasPool(pool_id)) return NotFoundError("Resource not found: " + pool_id + " (AgentPool)");
   NewActivationCode out;
   out.code = TokenCodec::Generate(TokenKind::kActivationCode);
   ActivationCodeRecord& c = out.record;

@@ -63,6 +63,7 @@ class AgentRegistry final : public OwnerDirectory {
   // kFailedPrecondition while the pool has agents.
   Status DeletePool(const std::string& id);
   std::optional<AgentPoolRecord> GetPool(const std::string& id) const;
+  bool HasPool(const std::string& id) const;  // GetPool without the copy (the tunnel asks per request)
   std::vector<AgentPoolRecord> Pools() const;  // in creation order
 
   // Activation codes. `lifetime` nullopt: the configured default.

@@ -39,7 +39,7 @@ void TunnelHandler::Register(Router& r) {
 Response TunnelHandler::Caller(Request& req) {
   if (Status s = RequireSuperAdmin(req); !s.ok()) return ErrorResponse(s);
   const std::string& pool = req.Param("poolId");
-  if (!registry_.GetPool(pool)) return ErrorResponse(NotFoundError("Resource not found: " + pool + " (AgentPool)"));
+  if (!registry_.HasPool(pool)) return ErrorResponse(NotFoundError("Resource not found: " + pool + " (AgentPool)"));
   if (hub_.shutting_down()) return TunnelShuttingDown();
   return Proceed();
 }

@@ -86,6 +86,9 @@ Response ApiPipeline::Handle(Request& req) const {
   std::optional<WindowDecision> rate;
   Response resp = Dispatch(req, &rate);
   if (rate) resp.rate_limit = RateLimitHeaders{rate->limit, rate->remaining, rate->reset_epoch_seconds};
+  // "Stream it" is no response: the tunnel writes the real one, and Finish's fields would be
+  // built per tunneled request only to be dropped.
+  if (resp.status == kStreamProceed) return resp;
   return Finish(std::move(resp), req.request_id);
 }
 

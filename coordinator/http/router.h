@@ -41,7 +41,7 @@ struct RouteMatch {
   size_t route_id = 0;               // with handler: the index in Router::routes()
   bool path_known = false;           // the path exists with other methods (405)
   std::string allow;                 // "GET, POST" when path_known
-  std::unordered_map<std::string, std::string> params;
+  PathParams params;
 };
 
 struct RouteOptions {

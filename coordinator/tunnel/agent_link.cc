@@ -156,7 +156,7 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
 
   // AgentLinkBase, from any thread.
   std::shared_ptr<LinkStream> Open(std::shared_ptr<StreamSink> sink, asio::any_io_executor sink_executor,
-                                   protocol::RequestHead head) override {
+                                   std::shared_ptr<const protocol::RequestHead> head) override {
     auto s = std::make_shared<LinkStream>();
     s->sink = std::move(sink);
     s->sink_executor = std::move(sink_executor);
@@ -413,7 +413,7 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   }
 
   // Exchange-facing operations, on the link's thread.
-  void DoOpen(const std::shared_ptr<LinkStream>& s, protocol::RequestHead head) {
+  void DoOpen(const std::shared_ptr<LinkStream>& s, std::shared_ptr<const protocol::RequestHead> head) {
     if (closing_ || draining_ || !hello_done_ || streams_.size() >= max_streams) {
       s->gone = true;
       return Deliver(*s, [](StreamSink& sink) { sink.OnLost(false, "the agent's connection takes no new streams"); });
@@ -422,11 +422,10 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     next_stream_ += 2;
     s->send = protocol::SendWindow(peer_stream_window_);
     s->recv = protocol::ReceiveWindow(options_.stream_window);
-    s->local_end = head.end_stream;
-    head.stream = s->id;
+    s->local_end = head->end_stream;
     streams_.emplace(s->id, s);
-    const bool body = !head.end_stream;
-    Enqueue(head);
+    const bool body = !head->end_stream;
+    EnqueueWith([&](std::string& out) { protocol::Encode(*head, s->id, out); });
     // A request without body waits for nothing: no call (and no thread hop) for it.
     if (body) {
       s->held = peer_stream_window_;
@@ -606,10 +605,15 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   }
 
   void Enqueue(const protocol::Frame& frame) {
+    EnqueueWith([&frame](std::string& out) { protocol::Encode(frame, out); });
+  }
+  // `encode(out)` appends one whole frame to the open batch.
+  template <class EncodeFn>
+  void EnqueueWith(EncodeFn&& encode) {
     if (closed_) return;
     std::string& out = Batch(0);
     const size_t before = out.size();
-    protocol::Encode(frame, out);
+    encode(out);
     out_bytes_ += out.size() - before;
     Flush();
   }

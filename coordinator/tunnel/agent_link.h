@@ -37,10 +37,11 @@ struct LinkStream;
 
 class AgentLinkBase : public TunnelLink {
  public:
-  // Opens a stream for `head` (its stream id is filled in by the link). REQUIRES: a stream
+  // Opens a stream for `head` (the link numbers the stream; head.stream is ignored). The head is
+  // shared, not copied: an exchange keeps it for a retry on another agent. REQUIRES: a stream
   // reserved on this link by TunnelHub::Pick.
   virtual std::shared_ptr<LinkStream> Open(std::shared_ptr<StreamSink> sink, boost::asio::any_io_executor sink_executor,
-                                           protocol::RequestHead head) = 0;
+                                           std::shared_ptr<const protocol::RequestHead> head) = 0;
   // Request body. REQUIRES: no more than the credit OnOpened/OnWindow granted.
   virtual void SendData(const std::shared_ptr<LinkStream>& stream, std::string bytes, bool end_stream) = 0;
   // `n` response bytes were written to the caller: the agent may send that much more.

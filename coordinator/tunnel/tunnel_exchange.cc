@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/container/small_vector.hpp>
 #include <charconv>
 #include <cstring>
 #include <limits>
@@ -81,13 +82,13 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     // Beast's reads are as large as the buffer's free capacity; the head left it small, which
     // would cut the body into ~1 KiB DATA frames. Room for a whole frame (given back at the end).
     if (has_body_) buffer_.reserve(buffer_.size() + protocol::kMaxDataChunk);
-    head_ = BuildRequestHead(req_, has_body_);
+    head_ = std::make_shared<const protocol::RequestHead>(BuildRequestHead(req_, has_body_));
     pool_id_ = req_.params.count("poolId") ? req_.params.at("poolId") : "";
     head_only_ = req_.method == "HEAD";
     idempotent_ = req_.method == "GET" || req_.method == "HEAD";
     // The agent's decoder refuses a head it cannot carry (more than kMaxHeaderFields fields, say)
     // by closing the whole connection: answer here instead.
-    if (std::optional<Response> refusal = CheckRequestHead(head_)) return Fail(std::move(*refusal));
+    if (std::optional<Response> refusal = CheckRequestHead(*head_)) return Fail(std::move(*refusal));
     Attempt();
   }
 
@@ -124,7 +125,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
 
   void Attempt() {
     ReleaseLink();
-    const std::string& upstream = head_.upstream;
+    const std::string& upstream = head_->upstream;
     // The link on this worker, when the agent has one here: no thread hop either way.
     LinkPick pick = hub_.Pick(pool_id_, upstream, tried_, &asio::query(stream_.get_executor(), asio::execution::context_as<asio::execution_context&>));
     switch (pick.outcome) {
@@ -165,7 +166,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     timer_.async_wait([self = this->shared_from_this(), attempt = attempt_](beast::error_code ec) {
       if (ec || self->finished_ || self->attempt_ != attempt || self->got_head_) return;
       self->CancelStream();
-      self->Fail(TunnelTimeout(self->head_.upstream,
+      self->Fail(TunnelTimeout(self->head_->upstream,
                                "no response within " +
                                    std::to_string(self->hub_.options().response_timeout.count() / 1000) + " s"));
     });
@@ -444,7 +445,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     // The whole response is here (maybe not yet written): the reset is about what came after it.
     if (response_end_) return;
     if (got_head_) return Abort("the agent reset the stream: " + reason);
-    const std::string& up = head_.upstream;
+    const std::string& up = head_->upstream;
     switch (code) {
       case ResetCode::kRefused:
         return RetryOr(TunnelFailed("the agent refused the request: " + reason), true);
@@ -558,7 +559,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
   ExchangeDone done_;
   asio::steady_timer timer_;
 
-  protocol::RequestHead head_;
+  std::shared_ptr<const protocol::RequestHead> head_;  // shared with the link: no copy per attempt
   std::string pool_id_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
@@ -597,11 +598,12 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
   bool response_end_ = false;
   std::optional<uint64_t> content_length_;
   uint64_t body_written_ = 0;
-  std::vector<std::string> queue_;  // waiting to be written
-  size_t payloads_ = 0;             // body bytes in queue_
-  std::vector<std::string> inflight_;
+  // A small response is a head and a body or two: held inline, no allocation per exchange.
+  boost::container::small_vector<std::string, 4> queue_;  // waiting to be written
+  size_t payloads_ = 0;                                    // body bytes in queue_
+  boost::container::small_vector<std::string, 4> inflight_;
   size_t inflight_payload_ = 0;
-  std::vector<asio::const_buffer> buffers_;
+  boost::container::small_vector<asio::const_buffer, 4> buffers_;
   bool writing_ = false;
   bool write_posted_ = false;
 

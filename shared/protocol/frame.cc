@@ -136,23 +136,26 @@ void EncodeOne(const Hello& f, std::string& out) {
   for (const std::string& u : f.upstreams) w.String(u);
 }
 
-void EncodeOne(const RequestHead& f, std::string& out) {
+void EncodeHead(const RequestHead& f, uint32_t stream, std::string& out) {
   size_t size = PayloadSize(f);
   RequireLimit(size <= kMaxHeadPayload, "a REQUEST_HEAD is larger than kMaxHeadPayload");
-  Writer w = AppendHeader(FrameType::kRequestHead, EndStreamFlag(f.end_stream), f.stream, size, out);
+  Writer w = AppendHeader(FrameType::kRequestHead, EndStreamFlag(f.end_stream), stream, size, out);
   w.String(f.upstream);
   w.String(f.method);
   w.String(f.target);
   w.Headers(f.headers);
 }
 
-void EncodeOne(const ResponseHead& f, std::string& out) {
+void EncodeHead(const ResponseHead& f, uint32_t stream, std::string& out) {
   size_t size = PayloadSize(f);
   RequireLimit(size <= kMaxHeadPayload, "a RESPONSE_HEAD is larger than kMaxHeadPayload");
-  Writer w = AppendHeader(FrameType::kResponseHead, EndStreamFlag(f.end_stream), f.stream, size, out);
+  Writer w = AppendHeader(FrameType::kResponseHead, EndStreamFlag(f.end_stream), stream, size, out);
   w.U16(f.status);
   w.Headers(f.headers);
 }
+
+void EncodeOne(const RequestHead& f, std::string& out) { EncodeHead(f, f.stream, out); }
+void EncodeOne(const ResponseHead& f, std::string& out) { EncodeHead(f, f.stream, out); }
 
 void EncodeOne(const Data& f, std::string& out) {
   AppendDataHeader(f.stream, f.bytes.size(), f.end_stream, out);
@@ -291,6 +294,9 @@ namespace {
 void Encode(const Frame& frame, std::string& out) {
   std::visit([&out](const auto& f) { EncodeOne(f, out); }, frame);
 }
+
+void Encode(const RequestHead& head, uint32_t stream, std::string& out) { EncodeHead(head, stream, out); }
+void Encode(const ResponseHead& head, uint32_t stream, std::string& out) { EncodeHead(head, stream, out); }
 
 void AppendDataHeader(uint32_t stream, size_t length, bool end_stream, std::string& out) {
   AppendHeader(FrameType::kData, EndStreamFlag(end_stream), stream, length, out, /*with_payload=*/false);

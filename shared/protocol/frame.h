@@ -150,6 +150,10 @@ using Frame = std::variant<Hello, RequestHead, ResponseHead, Data, Reset, Window
 // within the limits above (strings ≤ 65535 bytes, heads ≤ kMaxHeadPayload, Data ≤ kMaxPayload, a
 // HELLO's names); past them it aborts, in every build: untrusted heads go through Validate first.
 void Encode(const Frame& frame, std::string& out);
+// Encode(Frame(head)) with `stream` in place of head.stream, without copying the head into a
+// Frame: for a head kept for a retry, or built before its stream is numbered.
+void Encode(const RequestHead& head, uint32_t stream, std::string& out);
+void Encode(const ResponseHead& head, uint32_t stream, std::string& out);
 // Appends only a DATA frame's header; the caller appends `length` payload bytes after it.
 void AppendDataHeader(uint32_t stream, size_t length, bool end_stream, std::string& out);
 

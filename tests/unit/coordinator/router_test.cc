@@ -75,5 +75,27 @@ TEST_F(RouterTest, ALiteralRouteDoesNotHideTheParameterRouteForOtherMethodsOrSub
 
 TEST_F(RouterTest, HeadFallsBackToGet) { EXPECT_EQ(Call("HEAD", "/api/v1/api-tokens"), 1); }
 
+TEST(PathParamsTest, BehavesAsTheMapItReplaces) {
+  PathParams p;
+  EXPECT_TRUE(p.empty());
+  EXPECT_EQ(p.count("poolId"), 0u);
+  EXPECT_EQ(p.find("poolId"), p.end());
+  EXPECT_THROW((void)p.at("poolId"), std::out_of_range);
+  p["poolId"] = "0oa1";
+  p["upstream"] = "ldap";
+  p["poolId"] = "0oa2";  // assigning again replaces, never adds a second entry
+  EXPECT_EQ(p.size(), 2u);
+  EXPECT_EQ(p.count("poolId"), 1u);
+  EXPECT_EQ(p.at("poolId"), "0oa2");
+  ASSERT_NE(p.find("upstream"), p.end());
+  EXPECT_EQ(p.find("upstream")->second, "ldap");
+  EXPECT_EQ(p.count("Upstream"), 0u);  // names are case-sensitive, as in the templates
+  Request req;
+  req.params = p;
+  EXPECT_EQ(req.Param("upstream"), "ldap");
+  p.clear();
+  EXPECT_TRUE(p.empty());
+}
+
 }  // namespace
 }  // namespace keyhole::coord

@@ -221,6 +221,25 @@ TEST(FrameCodec, AppendDataHeaderEqualsEncodeOfData) {
   }
 }
 
+TEST(FrameCodec, EncodingAHeadUnderAnotherStreamEqualsEncodingItsRenumberedCopy) {
+  RequestHead req{.stream = 0, .end_stream = true, .upstream = "ldap", .method = "POST", .target = "/a?b=c",
+                  .headers = {{"Content-Type", "text/plain"}, {"X-Long", std::string(300, 'v')}}};
+  ResponseHead resp{.stream = 0, .end_stream = false, .status = 404, .headers = {{"Server", "upstream"}}};
+  for (uint32_t stream : {1u, 2u, 0x7fffffffu}) {
+    std::string shared = "x";
+    Encode(req, stream, shared);
+    RequestHead req_copy = req;
+    req_copy.stream = stream;
+    EXPECT_EQ(shared, "x" + Encoded(req_copy)) << stream;
+    shared = "y";
+    Encode(resp, stream, shared);
+    ResponseHead resp_copy = resp;
+    resp_copy.stream = stream;
+    EXPECT_EQ(shared, "y" + Encoded(resp_copy)) << stream;
+  }
+  EXPECT_EQ(req.stream, 0u);  // the shared head is left as it was
+}
+
 // --- refusals ----------------------------------------------------------------------------
 
 struct RefusalCase {
