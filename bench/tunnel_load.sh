@@ -22,8 +22,10 @@
 #   BENCH_PROFILE         1: perf record -e cpu-clock -g the coordinator for 15 s of the mass set-up and
 #                         during the quiet window, and print the top symbols of each [0]
 set -euo pipefail
+BENCH_NAME=tunnel_load
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COORD=${KEYHOLE_COORDINATOR:-$ROOT/build/coordinator/keyhole-coordinator}
 LOAD=${KEYHOLE_TUNNEL_LOAD:-}
 if [[ -z $LOAD ]]; then
@@ -43,7 +45,6 @@ COORD_THREADS=${BENCH_COORD_THREADS:-0}
 KEEP=${BENCH_KEEP:-0}
 PROFILE=${BENCH_PROFILE:-0}
 
-die() { echo "tunnel_load: $*" >&2; exit 1; }
 [[ -x $COORD ]] || die "no coordinator at $COORD (build first)"
 [[ -n $LOAD && -x $LOAD ]] || die "no keyhole-tunnel-load (cmake -B build-bench -DKEYHOLE_BUILD_BENCH=ON; ninja -C build-bench keyhole-tunnel-load)"
 [[ $AGENTS =~ ^[1-9][0-9]*$ ]] || die "BENCH_AGENTS must be a positive integer"
@@ -55,48 +56,14 @@ hard=$(ulimit -Hn)
 ulimit -n "$need"
 
 WORK=$(mktemp -d /tmp/keyhole-tunnel-load.XXXXXX)
-PIDS=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ $KEEP == 1 ]]; then echo "tunnel_load: kept $WORK" >&2; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # Watchdog: activation (~ a few ms per agent), set-up, baseline, idle, plus slack.
 MAX_S=$(( AGENTS / 20 + IDLE + BASELINE + QUIET + 300 ))
-(
-  trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-  sleep "$MAX_S" & nap=$!
-  wait "$nap"
-  echo "tunnel_load: watchdog: over ${MAX_S}s, stopping" >&2
-  kill -TERM $$
-) &
-PIDS+=($!)
-
-wait_for() {  # wait_for SECONDS COMMAND...: poll every 0.1 s
-  local deadline=$(( SECONDS + $1 )); shift
-  until "$@" >/dev/null 2>&1; do
-    (( SECONDS < deadline )) || return 1
-    sleep 0.1
-  done
-}
+stop_on_exit "$MAX_S" 100
 
 # ---- the coordinator: TLS (self-signed), loopback, rate limits off, room for every agent ----
 D=$WORK/coord
 mkdir -p "$D"
-timeout 30 "$COORD" init --data-dir "$D/data" >"$WORK/admin.token" 2>"$D/init.err" || die "init failed: $(cat "$D/init.err")"
-[[ -s $WORK/admin.token ]] || die "init printed no token"
 cat >"$D/coordinator.toml" <<EOF
 [server]
 max_connections = $(( AGENTS + 1000 ))
@@ -104,16 +71,10 @@ max_connections = $(( AGENTS + 1000 ))
 [ratelimits]
 enabled = false
 EOF
-"$COORD" serve --data-dir "$D/data" --listen 127.0.0.1:0 --threads "$COORD_THREADS" --log-level warning \
-  --config "$D/coordinator.toml" >"$D/stdout" 2>"$D/stderr" &
-COORD_PID=$!
-PIDS+=("$COORD_PID")
-wait_for 15 grep -q "listening on" "$D/stdout" || die "the coordinator did not start: $(tail -n 5 "$D/stderr")"
-URL=$(sed -n 's/^keyhole-coordinator listening on //p' "$D/stdout" | head -n1)
-URL=${URL%/}
+start_coordinator "$D" "the coordinator" --threads "$COORD_THREADS" --log-level warning --config "$D/coordinator.toml"
+URL=$COORD_URL
 [[ $URL == https://127.0.0.1:* ]] || die "unexpected listen URL: $URL"
-CA=$D/data/tls/coordinator.crt
-wait_for 10 curl -fsS --cacert "$CA" -o /dev/null "$URL/healthz" || die "/healthz not 200"
+CA=$COORD_CA
 
 echo "tunnel_load: coordinator $URL (pid $COORD_PID); $AGENTS agents, $THREADS io threads, $IN_FLIGHT set-ups in flight, idle ${IDLE}s, PING every ${PING}s" >&2
 hooks=()
@@ -123,7 +84,7 @@ if [[ $PROFILE == 1 ]]; then
          --on-idle "perf record -q -e cpu-clock -F 499 -g -p $COORD_PID -o $WORK/idle.perf -- sleep $(( QUIET > 5 ? QUIET - 2 : 5 )) >/dev/null 2>&1")
 fi
 set +e
-"$LOAD" "${hooks[@]}" --url "$URL" --ca-file "$CA" --admin-token-file "$WORK/admin.token" --coordinator-pid "$COORD_PID" \
+"$LOAD" "${hooks[@]}" --url "$URL" --ca-file "$CA" --admin-token-file "$D/admin.token" --coordinator-pid "$COORD_PID" \
   --agents "$AGENTS" --threads "$THREADS" --in-flight "$IN_FLIGHT" --activation-workers "$ACTIVATORS" \
   --baseline-seconds "$BASELINE" --quiet-seconds "$QUIET" --idle-seconds "$IDLE" --ping-interval "$PING" \
   --tokens-file "$WORK/tokens.txt" >"$WORK/load.out" 2> >(tee "$WORK/load.err" >&2)
@@ -132,7 +93,7 @@ set -e
 kill -0 "$COORD_PID" 2>/dev/null || echo "tunnel_load: WARNING: the coordinator exited during the run: $(tail -n 5 "$D/stderr")" >&2
 
 echo
-echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "Machine: $(machine); $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "Settings: BENCH_AGENTS=$AGENTS BENCH_IDLE=$IDLE BENCH_PING=$PING BENCH_BASELINE=$BASELINE BENCH_QUIET=$QUIET BENCH_THREADS=$THREADS BENCH_IN_FLIGHT=$IN_FLIGHT BENCH_COORD_THREADS=$COORD_THREADS (elapsed ${SECONDS}s)"
 grep -v '^RESULT\|^LISTING' "$WORK/load.out" || true
 listing=$(grep '^LISTING ' "$WORK/load.out" || true)

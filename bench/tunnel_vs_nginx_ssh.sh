@@ -28,8 +28,10 @@
 #   BENCH_SSH_CIPHER      ssh -c CIPHER [OpenSSH's default choice]
 #   BENCH_KEEP            1: keep the temp dir (wrk outputs, logs) [0]
 set -euo pipefail
+BENCH_NAME=tunnel_vs_nginx_ssh
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COORD=${KEYHOLE_COORDINATOR:-$ROOT/build/coordinator/keyhole-coordinator}
 AGENT=${KEYHOLE_AGENT:-$ROOT/build/agent/keyhole-agent}
 DURATION=${BENCH_DURATION:-10s}
@@ -48,19 +50,6 @@ WORKERS=$COORD_THREADS
 SSH_CIPHER=${BENCH_SSH_CIPHER:-}
 KEEP=${BENCH_KEEP:-0}
 
-die() { echo "tunnel_vs_nginx_ssh: $*" >&2; exit 1; }
-say() { echo "tunnel_vs_nginx_ssh: $*" >&2; }
-
-to_seconds() {  # "10s" / "1m" / "10" -> seconds
-  local v=$1
-  case $v in
-    *ms) echo 1 ;;
-    *s) echo "${v%s}" ;;
-    *m) echo $(( ${v%m} * 60 )) ;;
-    *) echo "$v" ;;
-  esac
-}
-
 # The peers are Debian packages; install what is missing (as root).
 need_pkgs=()
 command -v wrk >/dev/null || need_pkgs+=(wrk)
@@ -68,14 +57,8 @@ command -v curl >/dev/null || need_pkgs+=(curl)
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx-light)
 command -v sshd >/dev/null || [[ -x /usr/sbin/sshd ]] || need_pkgs+=(openssh-server)
 command -v ssh >/dev/null || need_pkgs+=(openssh-client)
-if ((${#need_pkgs[@]})); then
-  [[ $(id -u) -eq 0 ]] || die "missing: ${need_pkgs[*]} (apt-get install them)"
-  say "installing ${need_pkgs[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-  # Debian starts sshd/nginx where systemd runs; this benchmark uses private instances only.
-fi
+install_missing "${need_pkgs[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-SSHD=$(command -v sshd || echo /usr/sbin/sshd)
 for tool in wrk curl ssh ssh-keygen awk python3; do command -v "$tool" >/dev/null || die "$tool not found"; done
 [[ -x $COORD ]] || die "no coordinator at $COORD (build first)"
 [[ -x $AGENT ]] || die "no agent at $AGENT (build first)"
@@ -91,69 +74,9 @@ MAX_S=$(( ROUNDS * N_PATHS * (DUR_S + WARM_S + LAT_S + 15 + BULK_TRIES * 10) + 1
 
 WORK=$(mktemp -d /tmp/keyhole-tunnel-bench.XXXXXX)
 chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ $KEEP == 1 ]]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-(
-  trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-  sleep "$MAX_S" & nap=$!
-  wait "$nap"
-  echo "tunnel_vs_nginx_ssh: watchdog: over ${MAX_S}s, stopping" >&2
-  kill -TERM $$
-) &
-PIDS+=($!)
-
-wait_for() {  # wait_for SECONDS COMMAND...: poll every 0.1 s
-  local deadline=$(( SECONDS + $1 )); shift
-  until "$@" >/dev/null 2>&1; do
-    (( SECONDS < deadline )) || return 1
-    sleep 0.1
-  done
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+stop_on_exit "$MAX_S"
 
 # ---- nginx instances: the upstream and the proxy, 1 worker each, no access log ----
-nginx_common() {  # nginx_common DIR: the shared top of a config
-  cat <<EOF
-worker_processes 1;
-error_log $1/error.log warn;
-pid $1/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_timeout 75s;
-  keepalive_requests 1000000;
-  client_body_temp_path $1/tmp_body;
-  proxy_temp_path $1/tmp_proxy;
-  fastcgi_temp_path $1/tmp_fastcgi;
-  uwsgi_temp_path $1/tmp_uwsgi;
-  scgi_temp_path $1/tmp_scgi;
-  default_type application/octet-stream;
-EOF
-}
-start_nginx() {  # start_nginx DIR URL_TO_PROBE: the config is DIR/nginx.conf
-  "$NGINX" -p "$1" -c "$1/nginx.conf" -e "$1/error.log" -g 'daemon off;' >"$1/stdout" 2>&1 &
-  PIDS+=($!)
-  wait_for 5 curl -fsS -o /dev/null "$2" || die "nginx in $1 did not start: $(tail -n 3 "$1/error.log" 2>/dev/null)"
-}
-
 UP=$WORK/upstream
 mkdir -p "$UP/html"
 head -c "$SMALL_BYTES" /dev/zero | tr '\0' 'k' >"$UP/html/small.txt"
@@ -194,35 +117,11 @@ PROXY=http://127.0.0.1:$PX_PORT
 
 # ---- ssh -R through a private sshd ----
 S=$WORK/ssh
-mkdir -p "$S" && chmod 700 "$S"
-ssh-keygen -q -t ed25519 -N '' -f "$S/host" && ssh-keygen -q -t ed25519 -N '' -f "$S/user"
-cp "$S/user.pub" "$S/authorized_keys"
-SSH_PORT=$(free_port)
-cat >"$S/sshd_config" <<EOF
-Port $SSH_PORT
-ListenAddress 127.0.0.1
-HostKey $S/host
-AuthorizedKeysFile $S/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PidFile $S/sshd.pid
-StrictModes no
-AllowTcpForwarding yes
-EOF
-mkdir -p /run/sshd
-"$SSHD" -D -e -f "$S/sshd_config" 2>"$S/sshd.log" &
-SSHD_PID=$!
-PIDS+=("$SSHD_PID")
-wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSH_PORT" || die "sshd did not start: $(tail -n 3 "$S/sshd.log")"
+start_sshd "$S"
 TUN_PORT=$(free_port)
 cipher=()
 [[ -n $SSH_CIPHER ]] && cipher=(-c "$SSH_CIPHER")
-ssh -N -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-  -o ExitOnForwardFailure=yes -o ServerAliveInterval=30 "${cipher[@]}" -i "$S/user" -p "$SSH_PORT" \
-  -R "127.0.0.1:$TUN_PORT:127.0.0.1:$UP_PORT" "$(id -un)@127.0.0.1" 2>"$S/ssh.log" &
-SSH_PID=$!
-PIDS+=("$SSH_PID")
+start_ssh_tunnel "$S" "127.0.0.1:$TUN_PORT:127.0.0.1:$UP_PORT" -o ServerAliveInterval=30 "${cipher[@]}"
 wait_for 10 curl -fsS -o /dev/null "http://127.0.0.1:$TUN_PORT/small.txt" || die "ssh -R tunnel not up: $(tail -n 3 "$S/ssh.log")"
 SSHR=http://127.0.0.1:$TUN_PORT
 SSH_FIRST_CIPHER=$(ssh -G -p "$SSH_PORT" 127.0.0.1 "${cipher[@]}" 2>/dev/null | awk '$1 == "ciphers" {split($2, c, ","); print c[1]}')
@@ -232,42 +131,23 @@ declare -A KH_URL KH_TOKEN KH_CURL KH_COORD_PID KH_AGENT_PID
 for mode in "${MODES[@]}"; do
   K=$WORK/keyhole-$mode
   mkdir -p "$K"
-  timeout 30 "$COORD" init --data-dir "$K/data" >"$K/admin.token" 2>"$K/init.err" || die "init failed: $(cat "$K/init.err")"
-  token=$(cat "$K/admin.token")
   printf '[ratelimits]\nenabled = false\n' >"$K/coordinator.toml"
   plain=()
   [[ $mode == plain ]] && plain=(--plain-http)
   [[ $mode == mixed ]] && plain=(--plain-listen 127.0.0.1:0)
-  "$COORD" serve --data-dir "$K/data" --listen 127.0.0.1:0 "${plain[@]}" --threads "$COORD_THREADS" \
-    --log-level warning --config "$K/coordinator.toml" >"$K/coord.out" 2>"$K/coord.log" &
-  KH_COORD_PID[$mode]=$!
-  PIDS+=($!)
-  wait_for 15 grep -q "listening on" "$K/coord.out" || die "coordinator ($mode) did not start: $(tail -n 5 "$K/coord.log")"
-  url=$(sed -n 's/^keyhole-coordinator listening on //p' "$K/coord.out" | head -n1)
-  url=${url%/}
-  curl_tls=()
-  agent_tls=()
-  if [[ $mode == tls || $mode == mixed ]]; then
-    curl_tls=(--cacert "$K/data/tls/coordinator.crt")
-    agent_tls=(--ca-file "$K/data/tls/coordinator.crt")
-  fi
-  wait_for 10 curl -fsS "${curl_tls[@]}" -o /dev/null "$url/healthz" || die "coordinator ($mode): /healthz not 200"
-  caller_url=$url caller_tls=("${curl_tls[@]}")
+  start_coordinator "$K" "coordinator ($mode)" "${plain[@]}" --threads "$COORD_THREADS" --log-level warning --config "$K/coordinator.toml"
+  KH_COORD_PID[$mode]=$COORD_PID
+  caller_url=$COORD_URL caller_tls=("${COORD_TLS[@]}")
   if [[ $mode == mixed ]]; then
-    wait_for 5 grep -q "also listening on" "$K/coord.out" || die "coordinator ($mode): no plain listener"
-    caller_url=$(sed -n 's/^keyhole-coordinator also listening on \([^ ]*\).*/\1/p' "$K/coord.out" | head -n1)
+    wait_for 5 grep -q "also listening on" "$K/stdout" || die "coordinator ($mode): no plain listener"
+    caller_url=$(sed -n 's/^keyhole-coordinator also listening on \([^ ]*\).*/\1/p' "$K/stdout" | head -n1)
     caller_tls=()
   fi
-  api=(curl -fsS "${curl_tls[@]}" -H "Authorization: SSWS $token" -H 'Content-Type: application/json')
-  pool=$("${api[@]}" -d '{"name":"bench","type":"HTTP"}' "$url/api/v1/agentPools" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  code=$("${api[@]}" -X POST "$url/api/v1/agentPools/$pool/activationCodes" | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
   printf '[upstreams.bench]\nurl = "http://127.0.0.1:%s"\n' "$UP_PORT" >"$K/agent.toml"
-  echo "$code" | "$AGENT" activate --coordinator "$url" --code - "${agent_tls[@]}" --name bench-agent \
-    --state-dir "$K/agent" --config "$K/agent.toml" >"$K/activate.out" 2>&1 || die "agent activation ($mode) failed: $(tail -n 3 "$K/activate.out")"
-  "$AGENT" run --state-dir "$K/agent" --config "$K/agent.toml" 2>"$K/agent.log" &
-  KH_AGENT_PID[$mode]=$!
-  PIDS+=($!)
-  KH_URL[$mode]="$caller_url/api/v1/agentPools/$pool/tunnel/bench"
+  start_agent "$K" bench-agent
+  KH_AGENT_PID[$mode]=$AGENT_PID
+  token=$COORD_TOKEN
+  KH_URL[$mode]="$caller_url/api/v1/agentPools/$POOL/tunnel/bench"
   KH_TOKEN[$mode]=$token
   KH_CURL[$mode]="${caller_tls[*]}"
   # The tunnel is up once a request through it answers 200.
@@ -275,7 +155,7 @@ for mode in "${MODES[@]}"; do
     die "keyhole ($mode): no answer through the tunnel: $(curl -sS "${caller_tls[@]}" -H "Authorization: SSWS $token" "${KH_URL[$mode]}/small.txt" 2>&1 | head -c 300); agent log: $(tail -n 3 "$K/agent.log")"
   # Lanes (docs/PROTOCOL.md 2.3): give the agent a moment to open one connection per worker.
   for _ in $(seq 1 30); do
-    n=$("${api[@]}" "$url/api/v1/agentPools" | python3 -c 'import json,sys; print(max([a["tunnel"]["connections"] for p in json.load(sys.stdin) for a in p["agents"]] or [0]))')
+    n=$(coord_api "$COORD_URL/api/v1/agentPools" | python3 -c 'import json,sys; print(max([a["tunnel"]["connections"] for p in json.load(sys.stdin) for a in p["agents"]] or [0]))')
     (( n >= WORKERS )) && break
     sleep 0.1
   done
@@ -297,17 +177,6 @@ for mode in "${MODES[@]}"; do
   P_PIDS[$p]="${KH_COORD_PID[$mode]} ${KH_AGENT_PID[$mode]}"
 done
 
-# CPU ticks of a process and all its descendants (sshd forks per connection).
-tree_ticks() {
-  local total=0 pid kids
-  for pid in "$@"; do
-    [[ -r /proc/$pid/stat ]] || continue
-    total=$(( total + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat") ))
-    kids=$(pgrep -P "$pid" | tr '\n' ' ' || true)
-    [[ -n ${kids// /} ]] && total=$(( total + $(tree_ticks $kids) ))
-  done
-  echo "$total"
-}
 HZ=$(getconf CLK_TCK)
 
 run_wrk() {  # run_wrk PATH ROUND: warm-up, measured run, 1-connection run
@@ -346,27 +215,6 @@ run_bulk() {  # run_bulk PATH ROUND: best MB/s of BULK_TRIES downloads, checking
   awk -v b="$best" 'BEGIN { printf "%.1f\n", b / 1e6 }' >"$WORK/$p-r$r.bulk"
 }
 
-parse_wrk() {  # FILE -> "rps p50_ms p99_ms bad"
-  awk '
-    function ms(v) {
-      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-      if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
-      return v + 0
-    }
-    /^Requests\/sec:/ { rps = $2 }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    /Non-2xx or 3xx responses:/ { bad += $NF }
-    /Socket errors:/ { gsub(/,/, ""); for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) bad += $i }
-    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad }
-  ' "$1"
-}
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 say "upstream $DIRECT, nginx $PROXY, ssh -R $SSHR (sshd :$SSH_PORT), keyhole: $(for m in "${MODES[@]}"; do printf '%s=%s ' "$m" "${KH_URL[$m]}"; done)"
 say "$ROUNDS round(s) x ${#PATH_NAMES[@]} paths x (${WARMUP} warm-up + ${DURATION} at $CONNECTIONS connections + ${LAT_DURATION} at 1 + $BULK_TRIES x ${BULK_MIB} MiB); watchdog ${MAX_S}s"
 for r in $(seq 1 "$ROUNDS"); do
@@ -395,7 +243,7 @@ for p in "${PATH_NAMES[@]}"; do
 done
 
 echo
-echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "Machine: $(machine); $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "Settings: BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_CONNECTIONS=$CONNECTIONS BENCH_WRK_THREADS=$WRK_THREADS BENCH_LATENCY_DURATION=$LAT_DURATION BENCH_ROUNDS=$ROUNDS BENCH_BULK_TRIES=$BULK_TRIES BENCH_KEYHOLE_MODES=\"$KEYHOLE_MODES\" BENCH_COORD_THREADS=$COORD_THREADS (elapsed ${SECONDS}s)"
 echo "Small: ${SMALL_BYTES}-byte static file, wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency, and wrk -t1 -c1 -d$LAT_DURATION for the unqueued p50; bulk: ${BULK_MIB} MiB, curl, best of $BULK_TRIES. nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), 1 worker each; $(ssh -V 2>&1 | cut -d, -f1), cipher ${SSH_CIPHER:-default (${SSH_FIRST_CIPHER:-?} first)}."
 echo

@@ -20,8 +20,11 @@
 #   BENCH_KEEP            1: keep the temp dir (wrk outputs, logs) and print its path [0]
 #   NGINX                 nginx binary [nginx from PATH, else /usr/sbin/nginx]
 set -euo pipefail
+BENCH_NAME=users_me_vs_nginx
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-COORD=${KEYHOLE_COORDINATOR:-$(cd "$(dirname "$0")/.." && pwd)/build/coordinator/keyhole-coordinator}
+COORD=${KEYHOLE_COORDINATOR:-$ROOT/build/coordinator/keyhole-coordinator}
 DURATION=${BENCH_DURATION:-15s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
@@ -31,28 +34,14 @@ COORD_THREADS=${BENCH_COORD_THREADS:-"2 1"}
 KEEP=${BENCH_KEEP:-0}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 
-die() { echo "users_me_vs_nginx: $*" >&2; exit 1; }
-
-# "15s" / "1m" / "15" -> seconds, for timeouts.
-to_seconds() {
-  local v=$1
-  case $v in
-    *ms) echo 1 ;;
-    *s) echo "${v%s}" ;;
-    *m) echo $(( ${v%m} * 60 )) ;;
-    *h) echo $(( ${v%h} * 3600 )) ;;
-    *) echo "$v" ;;
-  esac
-}
-
 # The peers are Debian packages; install them when missing (as root), like installers/dev.sh.
-if ! command -v wrk >/dev/null || ! command -v curl >/dev/null || [[ ! -x $NGINX ]]; then
-  if [[ $(id -u) -eq 0 ]]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk curl nginx-light >/dev/null
-    NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-  fi
-fi
-for tool in wrk curl awk; do command -v "$tool" >/dev/null || die "$tool not found"; done
+need_pkgs=()
+command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v curl >/dev/null || need_pkgs+=(curl)
+[[ -x $NGINX ]] || need_pkgs+=(nginx-light)
+install_missing "${need_pkgs[@]}"
+[[ -x $NGINX ]] || NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+for tool in wrk curl awk python3; do command -v "$tool" >/dev/null || die "$tool not found"; done
 [[ -x $NGINX ]] || die "nginx not found (apt-get install nginx-light)"
 [[ -x $COORD ]] || die "coordinator binary not found: $COORD (set KEYHOLE_COORDINATOR)"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
@@ -65,57 +54,13 @@ N_TARGETS=$(( 1 + ${#THREAD_LIST[@]} ))
 MAX_S=$(( ROUNDS * N_TARGETS * (DUR_S + WARM_S + 10) + 60 ))
 
 WORK=$(mktemp -d /tmp/keyhole-bench.XXXXXX)
-PIDS=()
-WATCHDOG=
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null || true
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ $KEEP == 1 ]]; then
-    echo "users_me_vs_nginx: kept $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# The watchdog ends the script if anything hangs despite the per-step timeouts.
-(
-  trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-  sleep "$MAX_S" & nap=$!
-  wait "$nap"
-  echo "users_me_vs_nginx: watchdog: over ${MAX_S}s, stopping" >&2
-  kill -TERM $$
-) &
-WATCHDOG=$!
-
-wait_for() {  # wait_for SECONDS COMMAND...: poll every 0.1 s
-  local deadline=$(( SECONDS + $1 )); shift
-  until "$@" >/dev/null 2>&1; do
-    (( SECONDS < deadline )) || return 1
-    sleep 0.1
-  done
-}
+stop_on_exit "$MAX_S"
 
 # ---- coordinators: one data dir and process per --threads value, each on an ephemeral port ----
-declare -A COORD_URL
-TOKEN=
+declare -A URL_OF
 for t in "${THREAD_LIST[@]}"; do
   d=$WORK/coord-t$t
   mkdir -p "$d"
-  tok=$(timeout 30 "$COORD" init --data-dir "$d/data" 2>"$d/init.err") || die "init failed: $(cat "$d/init.err")"
-  [[ -n $tok ]] || die "init printed no token"
   # "N" runs the coordinator with N threads and its rate limiter on, the endpoint's limit raised
   # so that no request is refused (the decision is measured, not the 429s); "N-nolimit" runs it
   # with the limiter off (ratelimits.enabled = false).
@@ -124,50 +69,26 @@ for t in "${THREAD_LIST[@]}"; do
   else
     printf '[ratelimits.endpoints]\n"GET /api/v1/users/me" = 2000000000\n' >"$d/coordinator.toml"
   fi
-  "$COORD" serve --data-dir "$d/data" --listen 127.0.0.1:0 --plain-http --threads "${t%%-*}" --log-level warning \
-    --config "$d/coordinator.toml" >"$d/stdout" 2>"$d/stderr" &
-  PIDS+=($!)
-  wait_for 15 grep -q "listening on" "$d/stdout" || die "coordinator (--threads $t) did not start: $(cat "$d/stderr")"
-  url=$(sed -n 's/^keyhole-coordinator listening on //p' "$d/stdout" | head -n1)
-  url=${url%/}
+  start_coordinator "$d" "coordinator (--threads $t)" --plain-http --threads "${t%%-*}" --log-level warning \
+    --config "$d/coordinator.toml"
+  url=$COORD_URL tok=$COORD_TOKEN
   [[ $url == http://127.0.0.1:* ]] || die "unexpected listen URL: $url"
-  wait_for 10 curl -fsS -o /dev/null "$url/healthz" || die "coordinator (--threads $t): /healthz not 200"
   code=$(curl -sS -o "$d/me.json" -w '%{http_code}' -H "Authorization: SSWS $tok" "$url/api/v1/users/me")
   [[ $code == 200 ]] || die "coordinator (--threads $t): GET /api/v1/users/me answered $code"
-  COORD_URL[$t]=$url
-  printf '%s' "$tok" >"$d/token"
-  TOKEN=$tok
+  URL_OF[$t]=$url
 done
 BODY_FILE=$WORK/coord-t${THREAD_LIST[0]}/me.json
 BODY_BYTES=$(wc -c <"$BODY_FILE")
 
 # ---- nginx: one worker, no access log, the coordinator's own body as a static file ----
 NG=$WORK/nginx
-mkdir -p "$NG/html/api/v1/users" "$NG/logs"
+mkdir -p "$NG/html/api/v1/users"
 cp "$BODY_FILE" "$NG/html/api/v1/users/me"
 # When run as root, nginx's worker runs as nobody: let it read the files.
 chmod 755 "$WORK" "$NG" "$NG/html" "$NG/html/api" "$NG/html/api/v1" "$NG/html/api/v1/users"
 chmod 644 "$NG/html/api/v1/users/me"
-NGINX_URL=
-for _ in 1 2 3 4 5; do
-  port=$(( 20000 + RANDOM % 20000 ))
-  cat >"$NG/nginx.conf" <<EOF
-worker_processes 1;
-error_log $NG/logs/error.log warn;
-pid $NG/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;   # Debian's default nginx.conf: header and body in one segment
-  tcp_nodelay on;
-  keepalive_timeout 75s;
-  keepalive_requests 1000000;  # the coordinator has no per-connection cap either
-  client_body_temp_path $NG/tmp_body;
-  proxy_temp_path $NG/tmp_proxy;
-  fastcgi_temp_path $NG/tmp_fastcgi;
-  uwsgi_temp_path $NG/tmp_uwsgi;
-  scgi_temp_path $NG/tmp_scgi;
+port=$(free_port)
+{ nginx_common "$NG"; cat <<EOF
   server {
     listen 127.0.0.1:$port;
     root $NG/html;
@@ -175,17 +96,9 @@ http {
   }
 }
 EOF
-  "$NGINX" -p "$NG" -c "$NG/nginx.conf" -e "$NG/logs/error.log" -g 'daemon off;' >"$NG/logs/stdout" 2>&1 &
-  ngpid=$!
-  if wait_for 5 curl -fsS -o /dev/null "http://127.0.0.1:$port/api/v1/users/me"; then
-    PIDS+=("$ngpid")
-    NGINX_URL=http://127.0.0.1:$port
-    break
-  fi
-  kill "$ngpid" 2>/dev/null || true
-  wait "$ngpid" 2>/dev/null || true
-done
-[[ -n $NGINX_URL ]] || die "nginx did not start: $(tail -n 5 "$NG/logs/error.log" 2>/dev/null)"
+} >"$NG/nginx.conf"
+start_nginx "$NG" "http://127.0.0.1:$port/api/v1/users/me"
+NGINX_URL=http://127.0.0.1:$port
 
 # ---- wrk ----
 WRK_ARGS=(-t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency --timeout 2s)
@@ -200,32 +113,7 @@ run_wrk() {
     die "wrk failed for $name: $(tail -n 3 "$WORK/$name.txt")"
 }
 
-# parse FILE -> "rps p50_ms p99_ms bad" (bad: non-2xx/3xx responses plus socket errors)
-parse() {
-  awk '
-    function ms(v) {
-      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-      if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
-      return v + 0
-    }
-    /^Requests\/sec:/ { rps = $2 }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    /Non-2xx or 3xx responses:/ { bad += $NF }
-    /Socket errors:/ {
-      gsub(/,/, ""); for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) bad += $i
-    }
-    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad }
-  ' "$1"
-}
-
-median() {  # median of the arguments
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-echo "users_me_vs_nginx: body $BODY_BYTES bytes; nginx $NGINX_URL; coordinators: $(for t in "${THREAD_LIST[@]}"; do printf '%s(threads=%s) ' "${COORD_URL[$t]}" "$t"; done)" >&2
+echo "users_me_vs_nginx: body $BODY_BYTES bytes; nginx $NGINX_URL; coordinators: $(for t in "${THREAD_LIST[@]}"; do printf '%s(threads=%s) ' "${URL_OF[$t]}" "$t"; done)" >&2
 echo "users_me_vs_nginx: $ROUNDS round(s) x $N_TARGETS target(s) x (${WARMUP} warm-up + ${DURATION}); watchdog ${MAX_S}s" >&2
 
 for r in $(seq 1 "$ROUNDS"); do
@@ -233,14 +121,14 @@ for r in $(seq 1 "$ROUNDS"); do
   run_wrk "nginx-r$r" "$NGINX_URL/api/v1/users/me"
   for t in "${THREAD_LIST[@]}"; do
     echo "users_me_vs_nginx: round $r: coordinator --threads $t" >&2
-    run_wrk "coord-t$t-r$r" "${COORD_URL[$t]}/api/v1/users/me" "$(cat "$WORK/coord-t$t/token")"
+    run_wrk "coord-t$t-r$r" "${URL_OF[$t]}/api/v1/users/me" "$(cat "$WORK/coord-t$t/admin.token")"
   done
 done
 
 # ---- report ----
 fmt_rps() { printf '%.0f' "$1"; }
 echo
-echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r)"
+echo "Machine: $(machine)"
 echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "Settings: KEYHOLE_COORDINATOR=$COORD BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_CONNECTIONS=$CONNECTIONS BENCH_WRK_THREADS=$WRK_THREADS BENCH_ROUNDS=$ROUNDS BENCH_COORD_THREADS=\"$COORD_THREADS\" (elapsed ${SECONDS}s)"
 echo "wrk: $(wrk -v 2>&1 | head -n1 | awk '{print $2}'), ${WRK_ARGS[*]}; nginx: $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), worker_processes 1, access_log off, sendfile on, tcp_nopush on, keepalive_requests 1000000; body ${BODY_BYTES} bytes (the coordinator's own /users/me JSON)"
@@ -249,7 +137,7 @@ echo "| server | run | req/s | p50 (ms) | p99 (ms) | errors | coordinator / ngin
 echo "|---|---|---:|---:|---:|---:|---:|"
 NG_RPS=() NG_P50=() NG_P99=()
 for r in $(seq 1 "$ROUNDS"); do
-  read -r rps p50 p99 bad < <(parse "$WORK/nginx-r$r.txt")
+  read -r rps p50 p99 bad < <(parse_wrk "$WORK/nginx-r$r.txt")
   NG_RPS+=("$rps"); NG_P50+=("$p50"); NG_P99+=("$p99")
   echo "| nginx (1 worker) | $r | $rps | $p50 | $p99 | $bad | |"
 done
@@ -259,8 +147,8 @@ SUMMARY=()
 for t in "${THREAD_LIST[@]}"; do
   C_RPS=() C_P50=() C_P99=() total_bad=0 worst_p99=0
   for r in $(seq 1 "$ROUNDS"); do
-    read -r rps p50 p99 bad < <(parse "$WORK/coord-t$t-r$r.txt")
-    read -r ng_rps _ < <(parse "$WORK/nginx-r$r.txt")
+    read -r rps p50 p99 bad < <(parse_wrk "$WORK/coord-t$t-r$r.txt")
+    read -r ng_rps _ < <(parse_wrk "$WORK/nginx-r$r.txt")
     C_RPS+=("$rps"); C_P50+=("$p50"); C_P99+=("$p99")
     total_bad=$(( total_bad + bad ))
     worst_p99=$(awk -v a="$worst_p99" -v b="$p99" 'BEGIN { print (b > a) ? b : a }')
