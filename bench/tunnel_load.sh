@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scale of the tunnel (issue 5): BENCH_AGENTS agents (default 10,000) connected at once to one
 # coordinator, each an idle keyhole-tunnel.v1 WebSocket/TLS connection sending a PING every
-# BENCH_PING seconds. Runs bench/tunnel_load.cc (keyhole-tunnel-load) against a private
+# BENCH_PING seconds. Runs bench/tunnel_load/ (keyhole-tunnel-load) against a private
 # coordinator (TLS, self-signed, loopback, fresh data dir, rate limits off, max_connections above
 # the agent count) and prints its figures: set-up time, coordinator memory per idle connection,
 # coordinator CPU of the heartbeats, and whether GET /api/v1/agentPools lists them connected.
