@@ -13,7 +13,9 @@
 #                  "tls" = the caller speaks HTTPS too; "plain" = coordinator --plain-http, the
 #                  agent dials ws:// (unencrypted, as loopback allows).
 # Small requests: wrk -t2 -c64 (req/s, p50, p99), then wrk -t1 -c1 (p50 with no queueing);
-# bulk: the 100 MiB file with curl (best of BENCH_BULK_TRIES). Prints a table and the issue's
+# bulk: the 100 MiB file with curl (best of BENCH_BULK_TRIES). The path's own CPU per request
+# and the machine's idle and steal CPU (/proc/stat) during the 64-connection run go beside them:
+# a path that leaves the cores idle is bound by its latency, not by CPU. Prints a table and the issue's
 # ratios against their targets. Loopback only; stops by itself; stops what it started on exit.
 #
 #   flock /tmp/keyhole-build.lock bash bench/tunnel_vs_nginx_ssh.sh
@@ -179,15 +181,25 @@ done
 
 HZ=$(getconf CLK_TCK)
 
+# The machine's CPU ticks from /proc/stat: total, idle (idle + iowait), steal (taken by the host).
+machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $5 + $6, $9 }' /proc/stat; }
+
 run_wrk() {  # run_wrk PATH ROUND: warm-up, measured run, 1-connection run
   local p=$1 r=$2 url=${P_URL[$1]}/small.txt hdr=()
   [[ -n ${P_AUTH[$p]:-} ]] && hdr=(-H "Authorization: SSWS ${P_AUTH[$p]}")
   timeout $(( WARM_S + 15 )) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${hdr[@]}" "$url" >/dev/null 2>&1 || true
   local c0=() c1=() pid i total=0 parts=()
   for pid in ${P_PIDS[$p]}; do c0+=("$(tree_ticks "$pid")"); done
+  local m0 m1
+  m0=$(machine_ticks)
   timeout $(( DUR_S + 20 )) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency --timeout 2s "${hdr[@]}" "$url" \
     >"$WORK/$p-r$r.wrk" 2>&1 || die "wrk failed for $p: $(tail -n 3 "$WORK/$p-r$r.wrk")"
   for pid in ${P_PIDS[$p]}; do c1+=("$(tree_ticks "$pid")"); done
+  m1=$(machine_ticks)
+  # Idle CPU while 64 requests are always outstanding: a path that leaves the cores idle is
+  # bound by its own latency, not by CPU.
+  awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1];
+    printf "%.0f %.0f\n", (t > 0) ? 100 * (y[2] - x[2]) / t : 0, (t > 0) ? 100 * (y[3] - x[3]) / t : 0 }' >"$WORK/$p-r$r.idle"
   i=0
   for pid in ${P_PIDS[$p]}; do
     parts+=($(( c1[i] - c0[i] ))); total=$(( total + c1[i] - c0[i] )); i=$(( i + 1 ))
@@ -226,20 +238,22 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # ---- report ----
-declare -A M_RPS M_P50 M_P99 M_LAT M_BULK M_BAD M_CPU
+declare -A M_RPS M_P50 M_P99 M_LAT M_BULK M_BAD M_CPU M_IDLE M_STEAL
 for p in "${PATH_NAMES[@]}"; do
-  rps=() p50=() p99=() lat=() bulk=() cpu=() bad=0
+  rps=() p50=() p99=() lat=() bulk=() cpu=() idle=() steal=() bad=0
   for r in $(seq 1 "$ROUNDS"); do
     read -r a b c d < <(parse_wrk "$WORK/$p-r$r.wrk")
     rps+=("$a"); p50+=("$b"); p99+=("$c"); bad=$(( bad + d ))
     if (( LAT_S > 0 )); then read -r _ b _ d < <(parse_wrk "$WORK/$p-r$r.lat"); lat+=("$b"); bad=$(( bad + d )); fi
     bulk+=("$(cat "$WORK/$p-r$r.bulk")")
+    read -r a_idle a_steal <"$WORK/$p-r$r.idle"; idle+=("$a_idle"); steal+=("$a_steal")
     # CPU of the path's own processes (proxy, sshd+ssh, coordinator+agent) per request, µs.
     cpu+=("$(awk -v t="$(cat "$WORK/$p-r$r.ticks")" -v hz="$HZ" -v n="$a" -v d="$DUR_S" 'BEGIN { printf "%.1f", (n > 0) ? t / hz * 1e6 / (n * d) : 0 }')")
   done
   M_RPS[$p]=$(median "${rps[@]}"); M_P50[$p]=$(median "${p50[@]}"); M_P99[$p]=$(median "${p99[@]}")
   M_LAT[$p]=$( ((LAT_S > 0)) && median "${lat[@]}" || echo 0)
   M_BULK[$p]=$(printf '%.0f' "$(median "${bulk[@]}")"); M_BAD[$p]=$bad; M_CPU[$p]=$(printf '%.1f' "$(median "${cpu[@]}")")
+  M_IDLE[$p]=$(printf '%.0f' "$(median "${idle[@]}")"); M_STEAL[$p]=$(printf '%.0f' "$(median "${steal[@]}")")
 done
 
 echo
@@ -247,8 +261,8 @@ echo "Machine: $(machine); $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "Settings: BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_CONNECTIONS=$CONNECTIONS BENCH_WRK_THREADS=$WRK_THREADS BENCH_LATENCY_DURATION=$LAT_DURATION BENCH_ROUNDS=$ROUNDS BENCH_BULK_TRIES=$BULK_TRIES BENCH_KEYHOLE_MODES=\"$KEYHOLE_MODES\" BENCH_COORD_THREADS=$COORD_THREADS (elapsed ${SECONDS}s)"
 echo "Small: ${SMALL_BYTES}-byte static file, wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency, and wrk -t1 -c1 -d$LAT_DURATION for the unqueued p50; bulk: ${BULK_MIB} MiB, curl, best of $BULK_TRIES. nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), 1 worker each; $(ssh -V 2>&1 | cut -d, -f1), cipher ${SSH_CIPHER:-default (${SSH_FIRST_CIPHER:-?} first)}."
 echo
-echo "| path | req/s | p50 (ms) | p99 (ms) | p50 at 1 connection (ms) | bulk (MB/s) | path CPU per request (µs) | errors |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| path | req/s | p50 (ms) | p99 (ms) | p50 at 1 connection (ms) | bulk (MB/s) | path CPU per request (µs) | machine idle / steal at $CONNECTIONS connections (%) | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 label() {
   case $1 in
     direct) echo "direct (upstream nginx)" ;;
@@ -262,7 +276,7 @@ label() {
 for p in "${PATH_NAMES[@]}"; do
   cpu=${M_CPU[$p]}
   [[ $p == direct ]] && cpu="—"
-  echo "| $(label "$p") | $(printf '%.0f' "${M_RPS[$p]}") | ${M_P50[$p]} | ${M_P99[$p]} | ${M_LAT[$p]} | ${M_BULK[$p]} | $cpu | ${M_BAD[$p]} |"
+  echo "| $(label "$p") | $(printf '%.0f' "${M_RPS[$p]}") | ${M_P50[$p]} | ${M_P99[$p]} | ${M_LAT[$p]} | ${M_BULK[$p]} | $cpu | ${M_IDLE[$p]} / ${M_STEAL[$p]} | ${M_BAD[$p]} |"
 done
 echo
 # Who spent the path's CPU (last round): the proxy's own processes, per request.
