@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,9 +33,15 @@ Subprocess::Subprocess(std::vector<std::string> argv, std::vector<std::string> e
   for (auto& e : envs) cenv.push_back(e.data());
   cenv.push_back(nullptr);
 
+  const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork");
   if (pid_ == 0) {
+    // The child dies with the test binary: one that crashes or aborts leaves no coordinator,
+    // agent or upstream behind holding ports (or an inherited lock descriptor). The signal follows
+    // the forking thread, so a Subprocess is started from a thread that outlives it (the test's).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     dup2(in_pipe[0], 0);
     dup2(out_pipe[1], 1);
     dup2(err_fd, 2);

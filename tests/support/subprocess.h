@@ -1,6 +1,7 @@
 // Subprocess: runs a real binary for integration tests. Standard output is read line by line on
 // a background thread (WaitForLine finds, say, "listening on"); standard error goes to a file
-// the test can print on failure. The child is killed (SIGKILL) if still running on destruction.
+// the test can print on failure. The child is killed (SIGKILL) if still running on destruction,
+// and when the test binary dies (PR_SET_PDEATHSIG; start it from a thread that outlives it).
 #pragma once
 
 #include <sys/types.h>
