@@ -85,6 +85,7 @@ void DrainInbox(LinkStream& s) {
     s.inbox_posted = false;
   }
   for (SinkCall& call : calls) call(*s.sink);
+  s.sink->OnDeliveryEnd();
 }
 
 }  // namespace

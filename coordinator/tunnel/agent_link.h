@@ -30,6 +30,9 @@ class StreamSink {
   // The stream is gone without a RESET: the connection closed. `sent` false: the REQUEST_HEAD
   // never went out (the link was closing or full), so the request can go elsewhere unchanged.
   virtual void OnLost(bool sent, std::string reason) = 0;
+  // The calls above come in deliveries (everything the link had for this stream when it handed
+  // over); this ends one. A sink that writes what they brought can write once here, for all.
+  virtual void OnDeliveryEnd() {}
 };
 
 // An exchange's handle on its stream. Opaque outside the link.

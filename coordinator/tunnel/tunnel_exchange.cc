@@ -104,11 +104,15 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
       if (Live()) ex_->OnWindow(increment);
     }
     void OnResponseHead(protocol::ResponseHead head) override {
-      if (Live()) ex_->OnResponseHead(std::move(head));
+      if (!Live()) return;
+      ex_->in_delivery_ = true;
+      ex_->OnResponseHead(std::move(head));
     }
     void OnData(std::string bytes, bool end_stream) override {
       // Bytes of an abandoned attempt need no crediting: the link released its stream's credit.
-      if (Live()) ex_->OnData(std::move(bytes), end_stream);
+      if (!Live()) return;
+      ex_->in_delivery_ = true;
+      ex_->OnData(std::move(bytes), end_stream);
     }
     void OnReset(ResetCode code, std::string reason) override {
       if (Live()) ex_->OnReset(code, std::move(reason));
@@ -116,6 +120,8 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     void OnLost(bool sent, std::string reason) override {
       if (Live()) ex_->OnLost(sent, std::move(reason));
     }
+    // Whatever the attempt: a call above may have ended it (or the exchange) mid-delivery.
+    void OnDeliveryEnd() override { ex_->OnDeliveryEnd(); }
 
    private:
     bool Live() const { return ex_->attempt_ == attempt_ && !ex_->finished_; }
@@ -384,15 +390,25 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     payloads_ += payload;
   }
 
-  // Writes start from a posted handler, so that the OnData calls already queued behind this one
-  // join the same write (one gather write instead of one per DATA frame).
+  // Response bytes from the link (head and DATA) are written once its delivery ends, so that
+  // everything it brought goes in one gather write; other writes start from a posted handler,
+  // for the same reason, at the cost of a pass through the scheduler.
   void Write() {
     if (write_posted_ || writing_ || finished_) return;
+    if (in_delivery_) {
+      write_due_ = true;
+      return;
+    }
     write_posted_ = true;
     asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
       self->write_posted_ = false;
       self->DoWrite();
     });
+  }
+
+  void OnDeliveryEnd() {
+    in_delivery_ = false;
+    if (std::exchange(write_due_, false) && !write_posted_) DoWrite();
   }
 
   void DoWrite() {
@@ -606,6 +622,8 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
   boost::container::small_vector<asio::const_buffer, 4> buffers_;
   bool writing_ = false;
   bool write_posted_ = false;
+  bool in_delivery_ = false;  // between the link's response calls and OnDeliveryEnd
+  bool write_due_ = false;    // Write() during them: DoWrite at OnDeliveryEnd
 
   bool finished_ = false;
   std::optional<Response> error_;
