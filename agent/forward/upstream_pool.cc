@@ -87,10 +87,7 @@ struct Dial : std::enable_shared_from_this<Dial> {
     auto* tls = connection ? connection->tls() : nullptr;
     const long verify = tls ? SSL_get_verify_result(tls->native_handle()) : X509_V_OK;
     if (timed_out || verify == X509_V_OK) return Fail(what, ec);
-    finished = true;
-    timer.cancel();
-    connection->Close();
-    handler(UnavailableError(what + ": certificate verify failed: " + X509_verify_cert_error_string(verify)), false);
+    Finish(what + ": certificate verify failed: " + X509_verify_cert_error_string(verify));
   }
 
   void Succeed() {
@@ -100,10 +97,14 @@ struct Dial : std::enable_shared_from_this<Dial> {
   }
 
   void Fail(const std::string& what, boost::system::error_code ec) {
+    Finish(timed_out ? what + ": timed out" : what + ": " + ec.message());
+  }
+
+  void Finish(const std::string& error) {
     finished = true;
     timer.cancel();
     if (connection) connection->Close();
-    handler(UnavailableError(timed_out ? what + ": timed out" : what + ": " + ec.message()), false);
+    handler(UnavailableError(error), false);
   }
 
   tcp::resolver resolver;
