@@ -87,7 +87,12 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
            std::shared_ptr<rest::ServerTrust> trust)
       : io_(io), pool_(pool), endpoint_(std::move(endpoint)), url_(std::move(url)), session_options_(std::move(session)),
         timeouts_(timeouts), events_(std::move(events)), ctx_(std::move(ctx)), trust_(std::move(trust)),
-        ws_(MakeWs(io, ctx_.get())), resolver_(io), deadline_(io), ping_timer_(io), pong_timer_(io) {}
+        ws_(MakeWs(io, ctx_.get())), resolver_(io), deadline_(io), ping_timer_(io), pong_timer_(io) {
+    // Asio sets SSL_MODE_RELEASE_BUFFERS on every SSL object: OpenSSL then frees its 16 KiB read
+    // and write record buffers whenever they drain and allocates them again for the next record,
+    // two large malloc/free pairs per batch of frames. An agent holds one or a few links: keep them.
+    if constexpr (kTls) SSL_clear_mode(ws_.next_layer().native_handle(), SSL_MODE_RELEASE_BUFFERS);
+  }
 
   void Start() override {
     deadline_.expires_after(timeouts_.connect);
