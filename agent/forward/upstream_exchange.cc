@@ -193,13 +193,15 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     buffer_ = std::move(conn_->read_buffer);
     chunk_ = std::move(conn_->body_chunk);
     head_written_ = false;
-    WriteNext();
-    // The read starts after what is queued now rather than at once: started right after the
-    // write, its first (speculative) recv would all but always find nothing yet and cost a
-    // system call; a turn of the loop later the upstream has often answered.
-    asio::post(io_, [self = shared_from_this(), attempt] {
+    // The response is read once the socket is readable: a read started now would find nothing
+    // yet (the upstream has not had the request) and cost a system call for its EAGAIN. The wait
+    // is queued before the request is written, so the readiness its answer brings cannot pass
+    // unseen; a wait is no system call of its own (the socket stays in epoll, edge-triggered).
+    // A connection the upstream closes, or an error, wakes it too, and the read then reports it.
+    conn_->socket().async_wait(asio::socket_base::wait_read, [self = shared_from_this(), attempt](error_code) {
       if (attempt == self->attempt_ && !self->finished_) self->ReadHeader();
     });
+    WriteNext();
   }
 
   // --- request ---
