@@ -306,7 +306,7 @@ TEST_F(AgentTest, RunTalksToSystemdAndResolvesAnInterruptedRotation) {
   const auto stop = std::chrono::steady_clock::now();
   run.Signal(SIGTERM);
   EXPECT_TRUE(notify.WaitFor("STOPPING=1", 3s)) << notify.All();
-  EXPECT_EQ(run.Wait(5s), 0);
+  EXPECT_EQ(run.Wait(5s), 0) << run.Stderr();
   EXPECT_LT(std::chrono::steady_clock::now() - stop, 2s);
   EXPECT_EQ(Status(), 0);
   EXPECT_EQ(run.Stderr().find("kha_"), std::string::npos);
@@ -339,7 +339,7 @@ TEST_F(AgentTest, OneShotCommandsRefuseWhileRunHoldsTheStateDirectory) {
     EXPECT_EQ(Status(), 0);  // read-only: no lock
 
     run.Signal(SIGTERM);
-    EXPECT_EQ(run.Wait(5s), 0);
+    EXPECT_EQ(run.Wait(5s), 0) << run.Stderr();
   }
   // Released at exit: rotate works now.
   RunResult rotate = Agent({"rotate"});
@@ -383,7 +383,7 @@ TEST_F(AgentTest, RunReportsRefusalAndKeepsRetrying) {
   ASSERT_EQ(http_->Post("/api/v1/agents/" + id + "/lifecycle/reactivate", admin_, nlohmann::json::object()).status, 200);
   EXPECT_TRUE(notify.WaitFor("READY=1", 20s)) << notify.All() << run.Stderr();  // the refusal backoff starts at 5 s
   run.Signal(SIGTERM);
-  EXPECT_EQ(run.Wait(5s), 0);
+  EXPECT_EQ(run.Wait(5s), 0) << run.Stderr();
 }
 
 TEST_F(AgentTest, RunRetriesAnUnreachableCoordinator) {
@@ -397,7 +397,7 @@ TEST_F(AgentTest, RunRetriesAnUnreachableCoordinator) {
   EXPECT_TRUE(notify.WaitFor("; retrying in", 1s)) << notify.All();
   EXPECT_EQ(notify.Count("READY=1"), 0);
   run.Signal(SIGTERM);
-  EXPECT_EQ(run.Wait(5s), 0);
+  EXPECT_EQ(run.Wait(5s), 0) << run.Stderr();
 }
 
 }  // namespace
