@@ -111,7 +111,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
  private:
-  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  static constexpr bool kTls = !std::is_same_v<Stream, TcpStream>;
 
   void OnHandshake(beast::error_code ec) {
     if (ec) return Fail(ec, "tls handshake");
@@ -383,12 +383,12 @@ struct HttpServer::Impl {
   // `plain`: the plain listener beside a TLS one.
   void Accept(Worker& w, bool plain = false) {
     tcp::acceptor& acceptor = plain ? *w.plain_acceptor : *w.acceptor;
-    acceptor.async_accept(w.ioc, [this, &w, plain](beast::error_code ec, tcp::socket socket) {
+    acceptor.async_accept(w.ioc, [this, &w, plain](beast::error_code ec, TcpStream::socket_type socket) {
       OnAccept(w, plain, ec, std::move(socket));
     });
   }
 
-  void OnAccept(Worker& w, bool plain, beast::error_code ec, tcp::socket socket) {
+  void OnAccept(Worker& w, bool plain, beast::error_code ec, TcpStream::socket_type socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || w.stopping) return;
       LogWarning("accept: " + ec.message());
@@ -408,11 +408,9 @@ struct HttpServer::Impl {
     socket.set_option(tcp::no_delay(true), ignored);
     std::string peer = socket.remote_endpoint(ignored).address().to_string();
     if (shared.tls && !plain) {
-      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(w, shared, std::move(peer), std::move(socket),
-                                                                      *shared.tls)
-          ->Start();
+      std::make_shared<Session<TlsStream>>(w, shared, std::move(peer), std::move(socket), *shared.tls)->Start();
     } else {
-      std::make_shared<Session<beast::tcp_stream>>(w, shared, std::move(peer), std::move(socket))->Start();
+      std::make_shared<Session<TcpStream>>(w, shared, std::move(peer), std::move(socket))->Start();
     }
     Accept(w, plain);
   }

@@ -839,10 +839,9 @@ void StartAgentLink(Stream stream, http::request<http::string_body> upgrade, con
   link->Start(std::move(upgrade), lane);
 }
 
-template void StartAgentLink<beast::tcp_stream>(beast::tcp_stream, http::request<http::string_body>, const Request&,
-                                                TunnelHub&, LinkLane);
-template void StartAgentLink<beast::ssl_stream<beast::tcp_stream>>(beast::ssl_stream<beast::tcp_stream>,
-                                                                   http::request<http::string_body>, const Request&,
-                                                                   TunnelHub&, LinkLane);
+template void StartAgentLink<TcpStream>(TcpStream, http::request<http::string_body>, const Request&, TunnelHub&,
+                                        LinkLane);
+template void StartAgentLink<TlsStream>(TlsStream, http::request<http::string_body>, const Request&, TunnelHub&,
+                                        LinkLane);
 
 }  // namespace keyhole::coord

@@ -2,10 +2,14 @@
 // the agent's WebSocket upgrade becomes an AgentLink, and a caller's request on
 // /api/v1/agentPools/{poolId}/tunnel/{upstream}/{path...} becomes a TunnelExchange. Beast types
 // cross here, so only coordinator/server and coordinator/tunnel include this. Instantiated for
-// beast::tcp_stream and beast::ssl_stream<beast::tcp_stream>.
+// TcpStream and TlsStream.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
@@ -17,6 +21,14 @@
 #include "coordinator/tunnel/tunnel_hub.h"
 
 namespace keyhole::coord {
+
+// The server's connections, on their worker's io_context. The executor type is the io_context's
+// own rather than Beast's default any_io_executor: every handler of every operation would
+// otherwise copy, query and destroy a type-erased executor (callgrind: 9-10% of the coordinator's
+// instructions per tunneled request, 90.4k -> 81.6k).
+using Executor = boost::asio::io_context::executor_type;
+using TcpStream = boost::beast::basic_stream<boost::asio::ip::tcp, Executor>;
+using TlsStream = boost::beast::ssl_stream<TcpStream>;
 
 // Where a new agent connection landed: worker `index` of `count` (the upgrade's answer tells the
 // agent, in Keyhole-Tunnel-Lane, so that it can open one connection per worker).

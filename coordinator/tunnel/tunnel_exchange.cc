@@ -640,13 +640,9 @@ void StartTunnelExchange(Stream& stream, beast::flat_buffer& buffer, http::reque
       ->Start();
 }
 
-template void StartTunnelExchange<beast::tcp_stream>(beast::tcp_stream&, beast::flat_buffer&,
-                                                     http::request_parser<http::string_body>&, Request, TunnelHub&,
-                                                     ExchangeSettings, std::shared_ptr<void>, ExchangeDone);
-template void StartTunnelExchange<beast::ssl_stream<beast::tcp_stream>>(beast::ssl_stream<beast::tcp_stream>&,
-                                                                        beast::flat_buffer&,
-                                                                        http::request_parser<http::string_body>&,
-                                                                        Request, TunnelHub&, ExchangeSettings,
-                                                                        std::shared_ptr<void>, ExchangeDone);
+template void StartTunnelExchange<TcpStream>(TcpStream&, beast::flat_buffer&, http::request_parser<http::string_body>&,
+                                             Request, TunnelHub&, ExchangeSettings, std::shared_ptr<void>, ExchangeDone);
+template void StartTunnelExchange<TlsStream>(TlsStream&, beast::flat_buffer&, http::request_parser<http::string_body>&,
+                                             Request, TunnelHub&, ExchangeSettings, std::shared_ptr<void>, ExchangeDone);
 
 }  // namespace keyhole::coord
