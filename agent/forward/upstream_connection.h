@@ -3,6 +3,7 @@
 // stream). Internal to agent/forward; includes Asio, so only its .cc files include it. One thread.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -18,17 +19,20 @@ namespace keyhole::agent {
 class UpstreamConnection {
  public:
   using tcp = boost::asio::ip::tcp;
-  using executor_type = tcp::socket::executor_type;
+  // The io_context's own executor type, not any_io_executor: no type-erased executor is copied
+  // and destroyed per handler.
+  using Socket = boost::asio::basic_stream_socket<tcp, boost::asio::io_context::executor_type>;
+  using executor_type = Socket::executor_type;
 
   UpstreamConnection(boost::asio::io_context& io, boost::asio::ssl::context* tls, uint64_t generation)
       : generation_(generation) {
-    if (tls) tls_.emplace(tcp::socket(io), *tls);
+    if (tls) tls_.emplace(Socket(io), *tls);
     else plain_.emplace(io);
   }
 
   executor_type get_executor() { return socket().get_executor(); }
-  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
-  boost::asio::ssl::stream<tcp::socket>* tls() { return tls_ ? &*tls_ : nullptr; }
+  Socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  boost::asio::ssl::stream<Socket>* tls() { return tls_ ? &*tls_ : nullptr; }
   uint64_t generation() const { return generation_; }
 
   template <class Buffers, class Handler>
@@ -56,8 +60,8 @@ class UpstreamConnection {
 
  private:
   uint64_t generation_;
-  std::optional<tcp::socket> plain_;
-  std::optional<boost::asio::ssl::stream<tcp::socket>> tls_;
+  std::optional<Socket> plain_;
+  std::optional<boost::asio::ssl::stream<Socket>> tls_;
 };
 
 // Starts one exchange (upstream_exchange.cc); UpstreamPool::Start calls it.

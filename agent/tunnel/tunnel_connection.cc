@@ -79,7 +79,9 @@ std::string Seconds(std::chrono::milliseconds d) {
 
 template <bool kTls>
 class WsTunnel final : public TunnelConnection, public std::enable_shared_from_this<WsTunnel<kTls>> {
-  using Next = std::conditional_t<kTls, ssl::stream<tcp::socket>, tcp::socket>;
+  // On the io_context's own executor type rather than any_io_executor (as UpstreamConnection).
+  using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+  using Next = std::conditional_t<kTls, ssl::stream<Socket>, Socket>;
 
  public:
   WsTunnel(asio::io_context& io, UpstreamPool& pool, TunnelEndpoint endpoint, ParsedUrl url,
@@ -125,7 +127,7 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
     if constexpr (kTls) return websocket::stream<Next>(io, *ctx);
     else return websocket::stream<Next>(io);
   }
-  tcp::socket& socket() { return beast::get_lowest_layer(ws_); }
+  Socket& socket() { return beast::get_lowest_layer(ws_); }
 
   // --- dial ---
 
