@@ -26,7 +26,7 @@ class UpstreamConnection {
 
   UpstreamConnection(boost::asio::io_context& io, boost::asio::ssl::context* tls, uint64_t generation)
       : generation_(generation) {
-    if (tls) tls_.emplace(Socket(io), *tls);
+    if (tls) tls_.emplace(io, *tls);
     else plain_.emplace(io);
   }
 
