@@ -193,15 +193,12 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     buffer_ = std::move(conn_->read_buffer);
     chunk_ = std::move(conn_->body_chunk);
     head_written_ = false;
-    // The response is read once the socket is readable: a read started now would find nothing
-    // yet (the upstream has not had the request) and cost a system call for its EAGAIN. The wait
-    // is queued before the request is written, so the readiness its answer brings cannot pass
-    // unseen; a wait is no system call of its own (the socket stays in epoll, edge-triggered).
-    // A connection the upstream closes, or an error, wakes it too, and the read then reports it.
-    conn_->socket().async_wait(asio::socket_base::wait_read, [self = shared_from_this(), attempt](error_code) {
-      if (attempt == self->attempt_ && !self->finished_) self->ReadHeader();
-    });
+    // The response head is read from now on, beside the request's write. Its first read finds
+    // nothing yet (one EAGAIN `recv`): with Boost 1.74's epoll reactor every read that has to wait
+    // costs one system call, a speculative `recv` or, for a readiness wait, an EPOLL_CTL_MOD,
+    // and the EAGAIN is the cheaper (bench/syscall_cost.cc; docs/BENCHMARKS.md).
     WriteNext();
+    ReadHeader();
   }
 
   // --- request ---
