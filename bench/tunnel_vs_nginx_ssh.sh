@@ -227,6 +227,13 @@ run_bulk() {  # run_bulk PATH ROUND: best MB/s of BULK_TRIES downloads, checking
   awk -v b="$best" 'BEGIN { printf "%.1f\n", b / 1e6 }' >"$WORK/$p-r$r.bulk"
 }
 
+# What a system call and a wake-up cost here: on a paravirtualised guest ten times bare metal's,
+# which weighs on a two-hop path more than on a one-hop one (bench/syscall_cost.cc).
+SYSCALL_COST="not measured (no g++)"
+if command -v g++ >/dev/null && g++ -std=c++20 -O2 -o "$WORK/syscall-cost" "$ROOT/bench/syscall_cost.cc" 2>"$WORK/syscall-cost.err"; then
+  SYSCALL_COST=$("$WORK/syscall-cost" 2>&1 || true)
+fi
+
 say "upstream $DIRECT, nginx $PROXY, ssh -R $SSHR (sshd :$SSH_PORT), keyhole: $(for m in "${MODES[@]}"; do printf '%s=%s ' "$m" "${KH_URL[$m]}"; done)"
 say "$ROUNDS round(s) x ${#PATH_NAMES[@]} paths x (${WARMUP} warm-up + ${DURATION} at $CONNECTIONS connections + ${LAT_DURATION} at 1 + $BULK_TRIES x ${BULK_MIB} MiB); watchdog ${MAX_S}s"
 for r in $(seq 1 "$ROUNDS"); do
@@ -258,6 +265,7 @@ done
 
 echo
 echo "Machine: $(machine); $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "System calls here: $SYSCALL_COST"
 echo "Settings: BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_CONNECTIONS=$CONNECTIONS BENCH_WRK_THREADS=$WRK_THREADS BENCH_LATENCY_DURATION=$LAT_DURATION BENCH_ROUNDS=$ROUNDS BENCH_BULK_TRIES=$BULK_TRIES BENCH_KEYHOLE_MODES=\"$KEYHOLE_MODES\" BENCH_COORD_THREADS=$COORD_THREADS (elapsed ${SECONDS}s)"
 echo "Small: ${SMALL_BYTES}-byte static file, wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency, and wrk -t1 -c1 -d$LAT_DURATION for the unqueued p50; bulk: ${BULK_MIB} MiB, curl, best of $BULK_TRIES. nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), 1 worker each; $(ssh -V 2>&1 | cut -d, -f1), cipher ${SSH_CIPHER:-default (${SSH_FIRST_CIPHER:-?} first)}."
 echo
@@ -293,6 +301,21 @@ done
 echo
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? (v >= t) : (v <= t); print ok ? "met" : "MISSED" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+# The ratio within each round (the two paths measured a minute apart): the spread a single
+# run's medians hide when the machine's speed drifts.
+per_round() {  # per_round PATH PEER rps|bulk
+  local r a b out=()
+  for r in $(seq 1 "$ROUNDS"); do
+    if [[ $3 == rps ]]; then
+      read -r a _ < <(parse_wrk "$WORK/$1-r$r.wrk"); read -r b _ < <(parse_wrk "$WORK/$2-r$r.wrk")
+    else
+      a=$(cat "$WORK/$1-r$r.bulk"); b=$(cat "$WORK/$2-r$r.bulk")
+    fi
+    out+=("$(ratio "$a" "$b")")
+  done
+  (( ROUNDS > 1 )) && echo "; per round ${out[*]}"
+  return 0
+}
 for mode in "${MODES[@]}"; do
   p=keyhole-$mode
   r_ssh=$(ratio "${M_RPS[$p]}" "${M_RPS[ssh]}")
@@ -301,9 +324,9 @@ for mode in "${MODES[@]}"; do
   d64=$(awk -v a="${M_P50[$p]}" -v b="${M_P50[direct]}" 'BEGIN { printf "%.0f", (a - b) * 1000 }')
   d1=$(awk -v a="${M_LAT[$p]}" -v b="${M_LAT[direct]}" 'BEGIN { printf "%.0f", (a - b) * 1000 }')
   echo "$(label "$p"):"
-  echo "- small req/s vs ssh -R: ${r_ssh}x (target >= 2: $(verdict "$r_ssh" 2 '>='))"
+  echo "- small req/s vs ssh -R: ${r_ssh}x (target >= 2: $(verdict "$r_ssh" 2 '>=')$(per_round "$p" ssh rps))"
   echo "- small req/s vs nginx proxy_pass: ${r_ngx}x (target >= 0.6: $(verdict "$r_ngx" 0.6 '>='))"
-  echo "- bulk vs ssh -R: ${r_bulk}x, ${M_BULK[$p]} vs ${M_BULK[ssh]} MB/s (target >= 1: $(verdict "$r_bulk" 1 '>='))"
+  echo "- bulk vs ssh -R: ${r_bulk}x, ${M_BULK[$p]} vs ${M_BULK[ssh]} MB/s (target >= 1: $(verdict "$r_bulk" 1 '>=')$(per_round "$p" ssh bulk))"
   echo "- p50 added over direct at $CONNECTIONS connections: ${d64} µs (target <= 300: $(verdict "$d64" 300 '<='))"
   (( LAT_S > 0 )) && echo "- p50 added over direct at 1 connection: ${d1} µs (target <= 300: $(verdict "$d1" 300 '<='))"
   (( ${M_BAD[$p]} > 0 )) && echo "- WARNING: ${M_BAD[$p]} errors or non-2xx answers: figures not valid"
