@@ -16,7 +16,9 @@
 # bulk: the 100 MiB file with curl (best of BENCH_BULK_TRIES). The path's own CPU per request
 # and the machine's idle and steal CPU (/proc/stat) during the 64-connection run go beside them:
 # a path that leaves the cores idle is bound by its latency, not by CPU. Prints a table and the issue's
-# ratios against their targets. Loopback only; stops by itself; stops what it started on exit.
+# ratios against their targets (with each round's ratio to ssh), headed by what a system call and a
+# wake-up cost on this machine at the time (bench/syscall_cost.cc, compiled with g++ if present).
+# Loopback only; stops by itself; stops what it started on exit.
 #
 #   flock /tmp/keyhole-build.lock bash bench/tunnel_vs_nginx_ssh.sh
 #
