@@ -10,9 +10,11 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "agent/forward/upstream_pool.h"
+#include "shared/net/drained_read.h"
 
 namespace keyhole::agent {
 
@@ -35,9 +37,15 @@ class UpstreamConnection {
   boost::asio::ssl::stream<Socket>* tls() { return tls_ ? &*tls_ : nullptr; }
   uint64_t generation() const { return generation_; }
 
+  // Plain reads of one buffer (Beast's, from a flat_buffer) go through net::DrainedReadBuffer
+  // (the pool enables it on plain connections): after the response that emptied the socket, the
+  // next exchange's read waits for epoll instead of trying a recv that finds nothing
+  // (shared/net/drained_read.h).
   template <class Buffers, class Handler>
   void async_read_some(const Buffers& buffers, Handler&& handler) {
     if (tls_) tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    else if constexpr (std::is_convertible_v<const Buffers&, boost::asio::mutable_buffer>)
+      plain_->async_read_some(net::DrainedReadBuffer(buffers), std::forward<Handler>(handler));
     else plain_->async_read_some(buffers, std::forward<Handler>(handler));
   }
   template <class Buffers, class Handler>

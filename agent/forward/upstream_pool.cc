@@ -69,7 +69,10 @@ struct Dial : std::enable_shared_from_this<Dial> {
     if (ec) return Fail("cannot connect to " + target.host_header, ec);
     connection->socket().set_option(tcp::no_delay(true), ec);
     auto* tls = connection->tls();
-    if (!tls) return Succeed();
+    if (!tls) {
+      net::EnableDrainedReads(connection->socket());  // see UpstreamConnection::async_read_some
+      return Succeed();
+    }
     if (!IsIpAddress(target.host)) SSL_set_tlsext_host_name(tls->native_handle(), target.host.c_str());
     tls->set_verify_mode(asio::ssl::verify_peer);
     tls->set_verify_callback(asio::ssl::host_name_verification(target.host));

@@ -20,6 +20,7 @@
 #include "coordinator/http/api_pipeline.h"
 #include "coordinator/tunnel/tunnel_endpoints.h"
 #include "shared/log/log.h"
+#include "shared/net/drained_read.h"
 
 namespace keyhole::coord {
 
@@ -360,7 +361,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   Stream stream_;
   std::string peer_ip_;
-  beast::flat_buffer buffer_;
+  // Its reads know when they drained the socket: the read for the next request on a keep-alive
+  // connection then waits for epoll rather than trying a recv first (shared/net/drained_read.h).
+  net::DrainedReadFlatBuffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::empty_body>> continue_;
   std::string out_;  // the response being written; reused across requests on this connection
@@ -410,6 +413,7 @@ struct HttpServer::Impl {
     if (shared.tls && !plain) {
       std::make_shared<Session<TlsStream>>(w, shared, std::move(peer), std::move(socket), *shared.tls)->Start();
     } else {
+      net::EnableDrainedReads(socket);  // Session's reads skip the recv that would find nothing
       std::make_shared<Session<TcpStream>>(w, shared, std::move(peer), std::move(socket))->Start();
     }
     Accept(w, plain);

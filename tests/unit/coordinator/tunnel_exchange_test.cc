@@ -2,6 +2,8 @@
 // the tunnel routes, a scripted fake agent on a real WebSocket, and a caller on a raw socket. The
 // agent side sends whatever frames a test wants, so the coordinator's refusals are seen on the wire.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -175,6 +177,27 @@ TEST_F(TunnelExchangeTest, TooManyHeaderFieldsAre431AndNeverReachTheAgent) {
   EXPECT_EQ(head.target, "/ok");
   agent->Send(protocol::ResponseHead{head.stream, true, 204, {}});
   EXPECT_EQ(ReadAll(*next).rfind("HTTP/1.1 204", 0), 0u);
+}
+
+// A keep-alive caller that half-closes right behind its request (data and FIN arrive together):
+// the coordinator answers, then sees the end of stream at once, not after the idle timeout.
+// Regression: a read that drained the socket must not hide a FIN queued behind the data
+// (shared/net/drained_read.h).
+TEST_F(TunnelExchangeTest, ACallerThatHalfClosesAfterItsRequestIsClosedRightAfterTheAnswer) {
+  auto caller = Call("GET", "x");
+  caller->shutdown(tcp::socket::shutdown_send);
+  timeval three_seconds{3, 0};
+  ASSERT_EQ(::setsockopt(caller->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &three_seconds, sizeof three_seconds), 0);
+  auto head = agent->Expect<protocol::RequestHead>();
+  agent->Send(protocol::ResponseHead{head.stream, false, 200, {{"Content-Length", "2"}}});
+  agent->Send(protocol::Data{head.stream, true, "ok"});
+  const auto start = std::chrono::steady_clock::now();
+  std::string response;  // read natively: Asio's blocking read would wait out SO_RCVTIMEO in poll()
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(caller->native_handle(), buf, sizeof buf, 0)) > 0;) response.append(buf, n);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "the coordinator kept the half-closed connection open";
+  EXPECT_EQ(response.rfind("HTTP/1.1 200", 0), 0u) << response;
+  EXPECT_EQ(response.substr(response.find("\r\n\r\n") + 4), "ok") << response;
 }
 
 TEST_F(TunnelExchangeTest, BytesPastContentLengthNeverReachTheCaller) {

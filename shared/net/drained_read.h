@@ -1,0 +1,153 @@
+// Socket reads that know when they drained the socket, so that the next read waits for epoll
+// instead of starting with a system call that finds nothing (EAGAIN). Header-only; for the stream
+// code in coordinator/server and agent/forward. No state of its own.
+//
+// Why: Boost 1.74's epoll reactor starts every read on a socket with a "speculative" recv. On a
+// keep-alive connection the previous read has usually emptied the socket, so that recv returns
+// EAGAIN: one wasted system call per request and side (1.2-1.4 µs on the project's VM, see
+// docs/BENCHMARKS.md). Asio already skips the speculative try after a short *write*
+// (reactor_op::done_and_exhausted); its reads only do so at end of stream.
+//
+// How: the kernel says what is left. With TCP_INQ set on the socket (EnableDrainedReads), every
+// recvmsg returns a TCP_CM_INQ control message: the bytes still queued, and non-zero when a FIN is
+// waiting to be read (tcp_inq_hint), so a close that arrived with the last data is never missed.
+// A read that leaves nothing reports done_and_exhausted, and the reactor queues the next read for
+// epoll without trying it. Asio registers each socket with epoll once, edge-triggered, for good:
+// data or a FIN arriving later raises an edge, which turns speculation back on and performs the
+// queued read (epoll_reactor::descriptor_state::perform_io). Without TCP_INQ (not TCP, or a
+// kernel before 4.18) no control message comes back and the read behaves exactly as Asio's.
+//
+// DrainedReadBuffer is a one-buffer MutableBufferSequence of our own, and Asio picks its receive
+// operation by buffer type, so specializing that operation for our type (and for Beast's prefix
+// view of it, which beast::basic_stream passes down) changes these reads and no others. It leans
+// on Asio's detail namespace: the static_assert below pins the Boost version it was written for.
+#pragma once
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/detail/reactive_socket_recv_op.hpp>
+#include <boost/beast/core/buffers_prefix.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/version.hpp>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+static_assert(BOOST_VERSION / 100 == 1074,
+              "shared/net/drained_read.h specializes Boost.Asio 1.74's reactive_socket_recv_op_base: "
+              "check it against this Boost's reactor before changing the version");
+
+namespace keyhole::net {
+
+// Asks the kernel to report, with every read, what is left to read (TCP_INQ). Without it reads
+// through the types below never count as draining the socket. One system call per connection.
+template <class Socket>
+void EnableDrainedReads(Socket& socket) {
+  int on = 1;
+  (void)::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on);
+}
+
+// One mutable buffer, as a buffer sequence of its own type.
+class DrainedReadBuffer {
+ public:
+  DrainedReadBuffer() = default;
+  explicit DrainedReadBuffer(boost::asio::mutable_buffer b) : buffer_(b) {}
+  const boost::asio::mutable_buffer* begin() const { return &buffer_; }
+  const boost::asio::mutable_buffer* end() const { return &buffer_ + 1; }
+
+ private:
+  boost::asio::mutable_buffer buffer_;
+};
+
+// A beast::flat_buffer whose prepare() hands out a DrainedReadBuffer: Beast's HTTP reads
+// (http::async_read_header, async_read, async_read_some) then read through it.
+class DrainedReadFlatBuffer : public boost::beast::flat_buffer {
+ public:
+  using mutable_buffers_type = DrainedReadBuffer;
+  using boost::beast::flat_buffer::flat_buffer;
+  mutable_buffers_type prepare(std::size_t n) { return DrainedReadBuffer(boost::beast::flat_buffer::prepare(n)); }
+};
+
+namespace internal {
+
+// Asio 1.74's reactive_socket_recv_op_base (non_blocking_recv), plus the TCP_CM_INQ control
+// message: a read that left nothing to read reports done_and_exhausted.
+template <class Buffers>
+class DrainedRecvOpBase : public boost::asio::detail::reactor_op {
+ public:
+  DrainedRecvOpBase(const boost::system::error_code& success_ec, boost::asio::detail::socket_type socket,
+                    boost::asio::detail::socket_ops::state_type state, const Buffers& buffers,
+                    boost::asio::socket_base::message_flags flags, func_type complete_func)
+      : reactor_op(success_ec, &DrainedRecvOpBase::do_perform, complete_func),
+        socket_(socket),
+        state_(state),
+        buffers_(buffers),
+        flags_(flags) {}
+
+  static status do_perform(reactor_op* base) {
+    namespace detail = boost::asio::detail;
+    auto* o = static_cast<DrainedRecvOpBase*>(base);
+    detail::buffer_sequence_adapter<boost::asio::mutable_buffer, Buffers> bufs(o->buffers_);
+    const bool stream = (o->state_ & detail::socket_ops::stream_oriented) != 0;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    for (;;) {
+      msghdr msg{};
+      msg.msg_iov = bufs.buffers();
+      msg.msg_iovlen = bufs.count();
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      const ssize_t n = ::recvmsg(o->socket_, &msg, o->flags_);
+      if (n < 0) {
+        const int err = errno;
+        if (err == EINTR) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) return not_done;
+        o->ec_.assign(err, boost::asio::error::get_system_category());
+        o->bytes_transferred_ = 0;
+        return done;
+      }
+      o->ec_ = boost::system::error_code();
+      o->bytes_transferred_ = static_cast<size_t>(n);
+      if (stream && n == 0) {
+        o->ec_ = boost::asio::error::eof;
+        return done_and_exhausted;
+      }
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+          int left = 0;
+          std::memcpy(&left, CMSG_DATA(c), sizeof left);
+          if (left == 0) return done_and_exhausted;
+        }
+      }
+      return done;
+    }
+  }
+
+ private:
+  boost::asio::detail::socket_type socket_;
+  boost::asio::detail::socket_ops::state_type state_;
+  Buffers buffers_;
+  boost::asio::socket_base::message_flags flags_;
+};
+
+}  // namespace internal
+}  // namespace keyhole::net
+
+namespace boost::asio::detail {
+
+template <>
+class reactive_socket_recv_op_base<keyhole::net::DrainedReadBuffer>
+    : public keyhole::net::internal::DrainedRecvOpBase<keyhole::net::DrainedReadBuffer> {
+ public:
+  using DrainedRecvOpBase::DrainedRecvOpBase;
+};
+
+template <>
+class reactive_socket_recv_op_base<boost::beast::buffers_prefix_view<keyhole::net::DrainedReadBuffer>>
+    : public keyhole::net::internal::DrainedRecvOpBase<boost::beast::buffers_prefix_view<keyhole::net::DrainedReadBuffer>> {
+ public:
+  using DrainedRecvOpBase::DrainedRecvOpBase;
+};
+
+}  // namespace boost::asio::detail

@@ -1,0 +1,274 @@
+// net::DrainedReadBuffer and DrainedReadFlatBuffer on real loopback TCP sockets. The binary
+// interposes recv and recvmsg (below), so a test counts the receive system calls Asio makes on
+// the socket under test: after a read that drained the socket the next read must make none until
+// data arrives, and no data and no end of stream may be missed.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "shared/net/drained_read.h"
+
+namespace {
+
+std::atomic<int> g_watched_fd{-1};
+std::atomic<int> g_receives{0};
+
+void Count(int fd) {
+  if (fd == g_watched_fd.load()) g_receives.fetch_add(1);
+}
+
+}  // namespace
+
+// Interposed for the whole test binary: Asio's reactor calls these (socket_ops::recv, recv1).
+extern "C" ssize_t recvmsg(int fd, struct msghdr* msg, int flags) {
+  Count(fd);
+  return syscall(SYS_recvmsg, fd, msg, flags);
+}
+extern "C" ssize_t recv(int fd, void* buf, size_t len, int flags) {
+  Count(fd);
+  return syscall(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr);
+}
+
+namespace keyhole::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+// A connected loopback pair: `reader` (watched) and `writer`, which the test writes with.
+class DrainedReadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tcp::acceptor acceptor(io_, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    writer_.connect(acceptor.local_endpoint());
+    acceptor.accept(reader_);
+    EnableDrainedReads(reader_);
+    g_watched_fd = reader_.native_handle();
+    g_receives = 0;
+  }
+  void TearDown() override { g_watched_fd = -1; }
+
+  void Send(const std::string& s) { asio::write(writer_, asio::buffer(s)); }
+
+  // Starts one read of up to `size` bytes into buf_; `wrap` picks the buffer type.
+  template <class Wrap>
+  void StartRead(size_t size, Wrap wrap) {
+    result_.reset();
+    reader_.async_read_some(wrap(asio::buffer(buf_, size)), [this](boost::system::error_code ec, size_t n) {
+      result_ = std::make_pair(ec, std::string(buf_, n));
+    });
+  }
+  // Runs the io_context until the read completes or `limit` passes.
+  bool RunUntilDone(std::chrono::milliseconds limit = 2000ms) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!result_ && std::chrono::steady_clock::now() < deadline) {
+      io_.restart();
+      io_.run_one_for(10ms);
+    }
+    return result_.has_value();
+  }
+  // Runs whatever is ready without waiting.
+  void Poll() {
+    io_.restart();
+    io_.poll();
+  }
+
+  static DrainedReadBuffer Drained(asio::mutable_buffer b) { return DrainedReadBuffer(b); }
+  static asio::mutable_buffer Plain(asio::mutable_buffer b) { return b; }
+
+  asio::io_context io_;
+  tcp::socket reader_{io_};
+  tcp::socket writer_{io_};
+  char buf_[1024];
+  std::optional<std::pair<boost::system::error_code, std::string>> result_;
+};
+
+TEST_F(DrainedReadTest, AfterAReadThatDrainedTheSocketTheNextMakesNoSystemCallUntilDataArrives) {
+  Send("first");
+  StartRead(sizeof buf_, Drained);
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_EQ(result_->second, "first");
+
+  g_receives = 0;
+  StartRead(sizeof buf_, Drained);
+  Poll();
+  EXPECT_FALSE(result_);
+  EXPECT_EQ(g_receives.load(), 0) << "the drained socket was tried anyway";
+
+  Send("second");
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_FALSE(result_->first);
+  EXPECT_EQ(result_->second, "second");
+  EXPECT_EQ(g_receives.load(), 1);
+}
+
+// The control: Asio's own buffer type tries the drained socket, an EAGAIN receive. If this
+// stopped holding, the test above would prove nothing.
+TEST_F(DrainedReadTest, AsiosOwnBufferTriesTheDrainedSocketFirst) {
+  Send("first");
+  StartRead(sizeof buf_, Plain);
+  ASSERT_TRUE(RunUntilDone());
+
+  g_receives = 0;
+  StartRead(sizeof buf_, Plain);
+  Poll();
+  EXPECT_FALSE(result_);
+  EXPECT_EQ(g_receives.load(), 1);
+  Send("second");
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_EQ(result_->second, "second");
+}
+
+TEST_F(DrainedReadTest, DataThatArrivedBeforeTheNextReadStartsIsRead) {
+  Send("first");
+  StartRead(sizeof buf_, Drained);
+  ASSERT_TRUE(RunUntilDone());
+
+  // The data lands while no read is queued, and before the reactor has seen its edge.
+  Send("second");
+  StartRead(sizeof buf_, Drained);
+  ASSERT_TRUE(RunUntilDone(2000ms));
+  EXPECT_EQ(result_->second, "second");
+
+  // And once more with the edge already handled by the reactor before the read starts.
+  Send("third");
+  Poll();
+  StartRead(sizeof buf_, Drained);
+  ASSERT_TRUE(RunUntilDone(2000ms));
+  EXPECT_EQ(result_->second, "third");
+}
+
+TEST_F(DrainedReadTest, AReadThatLeftDataBehindTriesTheNextReadAtOnce) {
+  Send("0123456789abcdefXYZ");
+  StartRead(16, Drained);
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_EQ(result_->second, "0123456789abcdef");
+
+  g_receives = 0;
+  StartRead(16, Drained);
+  Poll();
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->second, "XYZ");
+  EXPECT_EQ(g_receives.load(), 1);
+}
+
+// The kernel's count decides, not the read's length: a read that filled its buffer exactly and
+// left nothing has drained the socket too.
+TEST_F(DrainedReadTest, AFullReadThatLeftNothingCountsAsDrained) {
+  Send("0123456789abcdef");
+  StartRead(16, Drained);
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_EQ(result_->second, "0123456789abcdef");
+
+  g_receives = 0;
+  StartRead(16, Drained);
+  Poll();
+  EXPECT_FALSE(result_);
+  EXPECT_EQ(g_receives.load(), 0);
+  Send("more");
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_EQ(result_->second, "more");
+}
+
+// An upstream that ends its body by closing: the FIN is already queued when the last data is
+// read, so no later epoll edge will announce it. The next read must still see the end of stream.
+TEST_F(DrainedReadTest, AnEndOfStreamQueuedBehindTheLastDataIsNotMissed) {
+  // The read waits in the reactor when data and FIN land together, so one epoll edge announces both.
+  StartRead(sizeof buf_, Drained);
+  Poll();
+  ASSERT_FALSE(result_);
+  Send("the whole body");
+  writer_.shutdown(tcp::socket::shutdown_send);
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_EQ(result_->second, "the whole body");
+
+  StartRead(sizeof buf_, Drained);
+  ASSERT_TRUE(RunUntilDone(2000ms)) << "the queued end of stream was never read";
+  EXPECT_EQ(result_->first, asio::error::eof);
+}
+
+// A socket without TCP_INQ gets no count back: its reads behave as Asio's own.
+TEST_F(DrainedReadTest, WithoutTcpInqAReadNeverCountsAsDrained) {
+  int off = 0;
+  ASSERT_EQ(::setsockopt(reader_.native_handle(), IPPROTO_TCP, TCP_INQ, &off, sizeof off), 0);
+  Send("first");
+  StartRead(sizeof buf_, Drained);
+  ASSERT_TRUE(RunUntilDone());
+
+  g_receives = 0;
+  StartRead(sizeof buf_, Drained);
+  Poll();
+  EXPECT_FALSE(result_);
+  EXPECT_EQ(g_receives.load(), 1);
+  Send("second");
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_EQ(result_->second, "second");
+}
+
+TEST_F(DrainedReadTest, ThePeerClosingWakesAWaitingRead) {
+  Send("last");
+  StartRead(sizeof buf_, Drained);
+  ASSERT_TRUE(RunUntilDone());
+
+  StartRead(sizeof buf_, Drained);
+  Poll();
+  EXPECT_FALSE(result_);
+  writer_.close();
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_EQ(result_->first, asio::error::eof);
+}
+
+// The coordinator's shape: Beast's HTTP reads through a tcp_stream (whose reads Beast wraps in a
+// buffers_prefix_view) into a DrainedReadFlatBuffer, two requests on one keep-alive connection.
+TEST_F(DrainedReadTest, BeastHttpReadsThroughTheFlatBufferSkipTheDrainedSocket) {
+  beast::tcp_stream stream(std::move(reader_));
+  DrainedReadFlatBuffer buffer;
+  std::optional<http::request<http::string_body>> request;
+  auto read = [&] {
+    request.emplace();
+    http::async_read(stream, buffer, *request, [&](beast::error_code ec, size_t) {
+      result_ = std::make_pair(ec, std::string());
+    });
+  };
+
+  Send("GET /one HTTP/1.1\r\nHost: x\r\n\r\n");
+  result_.reset();
+  read();
+  ASSERT_TRUE(RunUntilDone());
+  ASSERT_FALSE(result_->first) << result_->first.message();
+  EXPECT_EQ(request->target(), "/one");
+
+  g_receives = 0;
+  result_.reset();
+  read();
+  Poll();
+  EXPECT_FALSE(result_);
+  EXPECT_EQ(g_receives.load(), 0) << "the drained socket was tried anyway";
+
+  Send("POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+  ASSERT_TRUE(RunUntilDone());
+  ASSERT_FALSE(result_->first) << result_->first.message();
+  EXPECT_EQ(request->target(), "/two");
+  EXPECT_EQ(request->body(), "abc");
+}
+
+}  // namespace
+}  // namespace keyhole::net
