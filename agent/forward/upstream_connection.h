@@ -10,7 +10,6 @@
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <type_traits>
 #include <utility>
 
 #include "agent/forward/upstream_pool.h"
@@ -29,7 +28,10 @@ class UpstreamConnection {
   UpstreamConnection(boost::asio::io_context& io, boost::asio::ssl::context* tls, uint64_t generation)
       : generation_(generation) {
     if (tls) tls_.emplace(io, *tls);
-    else plain_.emplace(io);
+    else {
+      plain_.emplace(io);
+      reads_.emplace(*plain_, -1);  // forwards as is until EnableDrainedReads
+    }
   }
 
   executor_type get_executor() { return socket().get_executor(); }
@@ -37,16 +39,22 @@ class UpstreamConnection {
   boost::asio::ssl::stream<Socket>* tls() { return tls_ ? &*tls_ : nullptr; }
   uint64_t generation() const { return generation_; }
 
-  // Plain reads of one buffer (Beast's, from a flat_buffer) go through net::DrainedReadBuffer
-  // (the pool enables it on plain connections): after the response that emptied the socket, the
-  // next exchange's read waits for epoll instead of trying a recv that finds nothing
-  // (shared/net/drained_read.h).
+  // Plain reads go through net::MessageReads once EnableDrainedReads has run (the pool does, on
+  // plain connections): the first read of a response skips the recv that would find nothing on
+  // a keep-alive connection, and the rest of the response is read as Asio would
+  // (shared/net/drained_read.h). The exchange calls BeginMessage before reading a response head.
   template <class Buffers, class Handler>
   void async_read_some(const Buffers& buffers, Handler&& handler) {
     if (tls_) tls_->async_read_some(buffers, std::forward<Handler>(handler));
-    else if constexpr (std::is_convertible_v<const Buffers&, boost::asio::mutable_buffer>)
-      plain_->async_read_some(net::DrainedReadBuffer(buffers), std::forward<Handler>(handler));
-    else plain_->async_read_some(buffers, std::forward<Handler>(handler));
+    else reads_->async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  void EnableDrainedReads() {
+    if (tls_) return;
+    net::EnableDrainedReads(*plain_);
+    reads_->SetSocket(plain_->native_handle());
+  }
+  void BeginMessage() {
+    if (reads_) reads_->BeginMessage();
   }
   template <class Buffers, class Handler>
   void async_write_some(const Buffers& buffers, Handler&& handler) {
@@ -70,6 +78,7 @@ class UpstreamConnection {
   uint64_t generation_;
   std::optional<Socket> plain_;
   std::optional<boost::asio::ssl::stream<Socket>> tls_;
+  std::optional<net::MessageReads<Socket>> reads_;  // with plain_
 };
 
 // Starts one exchange (upstream_exchange.cc); UpstreamPool::Start calls it.

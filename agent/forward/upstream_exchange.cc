@@ -193,10 +193,10 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     buffer_ = std::move(conn_->read_buffer);
     chunk_ = std::move(conn_->body_chunk);
     head_written_ = false;
-    // The response head is read from now on, beside the request's write. Its first read finds
-    // nothing yet (one EAGAIN `recv`): with Boost 1.74's epoll reactor every read that has to wait
-    // costs one system call, a speculative `recv` or, for a readiness wait, an EPOLL_CTL_MOD,
-    // and the EAGAIN is the cheaper (bench/syscall_cost.cc; docs/BENCHMARKS.md).
+    // The response head is read from now on, beside the request's write. On a plain keep-alive
+    // connection its first read waits for epoll without a recv that would find nothing (the last
+    // response drained the socket; shared/net/drained_read.h); a readiness wait instead would
+    // cost an EPOLL_CTL_MOD (docs/BENCHMARKS.md).
     WriteNext();
     ReadHeader();
   }
@@ -286,6 +286,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     parser_->header_limit(kHeaderLimit);
     if (framing_.head_method) parser_->skip(true);
+    conn_->BeginMessage();
     http::async_read_header(*conn_, buffer_, *parser_,
                             [self = shared_from_this(), attempt = attempt_](error_code ec, size_t) {
                               self->OnHeader(attempt, ec);

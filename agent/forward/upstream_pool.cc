@@ -70,7 +70,7 @@ struct Dial : std::enable_shared_from_this<Dial> {
     connection->socket().set_option(tcp::no_delay(true), ec);
     auto* tls = connection->tls();
     if (!tls) {
-      net::EnableDrainedReads(connection->socket());  // see UpstreamConnection::async_read_some
+      connection->EnableDrainedReads();  // see UpstreamConnection::async_read_some
       return Succeed();
     }
     if (!IsIpAddress(target.host)) SSL_set_tlsext_host_name(tls->native_handle(), target.host.c_str());

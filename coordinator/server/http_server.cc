@@ -94,7 +94,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
  public:
   template <class... Args>
   Session(Worker& w, Shared& s, std::string peer_ip, Args&&... args)
-      : SessionBase(w, s), stream_(std::forward<Args>(args)...), peer_ip_(std::move(peer_ip)) {}
+      : SessionBase(w, s),
+        stream_(std::forward<Args>(args)...),
+        reads_(stream_, kTls ? -1 : beast::get_lowest_layer(stream_).socket().native_handle()),
+        peer_ip_(std::move(peer_ip)) {}
 
   void Start() {
     if constexpr (kTls) {
@@ -129,7 +132,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     idle_ = true;
     beast::get_lowest_layer(stream_).expires_after(requests_ == 0 ? shared_.options.request_timeout
                                                                    : shared_.options.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
+    reads_.BeginMessage();
+    http::async_read_header(reads_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnHeader, this->shared_from_this()));
   }
 
@@ -165,7 +169,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void ReadBody() {
     if (parser_->is_done()) return OnRequest();
     beast::get_lowest_layer(stream_).expires_after(shared_.options.request_timeout);
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, this->shared_from_this()));
+    http::async_read(reads_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, this->shared_from_this()));
   }
 
   void OnBody(beast::error_code ec, size_t) {
@@ -332,7 +336,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     constexpr size_t kMaxDiscard = 8 << 20;
     if (so_far > kMaxDiscard) return DoClose();
     linger_buffer_.resize(16 << 10);
-    stream_.async_read_some(asio::buffer(linger_buffer_),
+    reads_.async_read_some(asio::buffer(linger_buffer_),
                             [self = this->shared_from_this(), so_far](beast::error_code ec, size_t n) {
                               if (ec) return self->DoClose();
                               self->Discard(so_far + n);
@@ -360,9 +364,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   Stream stream_;
+  // The request's reads (shared/net/drained_read.h): on plain HTTP the first read of a request
+  // skips the recv that would find nothing after the last one drained the socket, and the rest
+  // of the request is read as Asio would, so a reset behind a partial request is seen at once.
+  net::MessageReads<Stream> reads_;
   std::string peer_ip_;
-  // Its reads know when they drained the socket: the read for the next request on a keep-alive
-  // connection then waits for epoll rather than trying a recv first (shared/net/drained_read.h).
+  // Its reads (through reads_) note when they drained the socket (shared/net/drained_read.h).
   net::DrainedReadFlatBuffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::empty_body>> continue_;

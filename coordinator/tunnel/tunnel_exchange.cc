@@ -22,6 +22,7 @@
 #include "coordinator/tunnel/tunnel_endpoints.h"
 #include "shared/protocol/http_fields.h"
 #include "shared/log/log.h"
+#include "shared/net/drained_read.h"
 
 namespace keyhole::coord {
 
@@ -60,6 +61,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
   TunnelExchange(Stream& stream, beast::flat_buffer& buffer, http::request_parser<http::string_body>& header_parser,
                  Request req, TunnelHub& hub, ExchangeSettings settings, std::shared_ptr<void> owner, ExchangeDone done)
       : stream_(stream),
+        reads_(stream, std::is_same_v<Stream, TcpStream> ? beast::get_lowest_layer(stream).socket().native_handle() : -1),
         buffer_(buffer),
         parser_(std::move(header_parser)),
         req_(std::move(req)),
@@ -259,7 +261,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     parser_.get().body().data = chunk_.data();
     parser_.get().body().size = want;
     beast::get_lowest_layer(stream_).expires_after(settings_.io_timeout);
-    http::async_read_some(stream_, buffer_, parser_,
+    http::async_read_some(reads_, buffer_, parser_,
                           [self = this->shared_from_this(), want](beast::error_code ec, size_t) {
                             self->OnBodyRead(ec, want);
                           });
@@ -566,6 +568,9 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
   }
 
   Stream& stream_;
+  // The request body's reads try the socket at once, as Asio's would: the head's read may have
+  // drained it with a reset queued behind (shared/net/drained_read.h).
+  net::MessageReads<Stream> reads_;
   beast::flat_buffer& buffer_;
   http::request_parser<http::buffer_body> parser_;
   Request req_;

@@ -1,21 +1,27 @@
-// Socket reads that know when they drained the socket, so that the next read waits for epoll
-// instead of starting with a system call that finds nothing (EAGAIN). Header-only; for the stream
-// code in coordinator/server and agent/forward. No state of its own.
+// Socket reads that know when they drained the socket, so that the read for the next message
+// waits for epoll instead of starting with a system call that finds nothing (EAGAIN).
+// Header-only; for the stream code in coordinator/server, coordinator/tunnel and agent/forward.
 //
 // Why: Boost 1.74's epoll reactor starts every read on a socket with a "speculative" recv. On a
 // keep-alive connection the previous read has usually emptied the socket, so that recv returns
-// EAGAIN: one wasted system call per request and side (1.2-1.4 µs on the project's VM, see
+// EAGAIN: one wasted system call per request and side (about 1.2 µs on the project's VM, see
 // docs/BENCHMARKS.md). Asio already skips the speculative try after a short *write*
 // (reactor_op::done_and_exhausted); its reads only do so at end of stream.
 //
 // How: the kernel says what is left. With TCP_INQ set on the socket (EnableDrainedReads), every
 // recvmsg returns a TCP_CM_INQ control message: the bytes still queued, and non-zero when a FIN is
-// waiting to be read (tcp_inq_hint), so a close that arrived with the last data is never missed.
-// A read that leaves nothing reports done_and_exhausted, and the reactor queues the next read for
-// epoll without trying it. Asio registers each socket with epoll once, edge-triggered, for good:
-// data or a FIN arriving later raises an edge, which turns speculation back on and performs the
-// queued read (epoll_reactor::descriptor_state::perform_io). Without TCP_INQ (not TCP, or a
-// kernel before 4.18) no control message comes back and the read behaves exactly as Asio's.
+// waiting. A read through DrainedReadBuffer that leaves nothing reports done_and_exhausted, and
+// the reactor, which keeps that per socket, queues the socket's next read (of any buffer type)
+// for epoll without trying it. Asio registers each socket with epoll once, edge-triggered, for
+// good: data, a FIN or a reset arriving later raises an edge, which turns speculation back on and
+// performs the queued read (epoll_reactor::descriptor_state::perform_io). Without TCP_INQ (not
+// TCP, or a kernel before 4.18) no control message comes back and the read behaves as Asio's.
+//
+// What the count cannot say: a reset (RST) that is already queued behind the last data. Its edge
+// has been consumed, so a read that waits would wait until its timeout. So only the first read of
+// a message may skip the try; MessageReads tries every later read of the message at once, as
+// Asio would. After a whole message the connection's next step is our answer, whose write fails
+// on a reset socket, so nothing waits there.
 //
 // DrainedReadBuffer is a one-buffer MutableBufferSequence of our own, and Asio picks its receive
 // operation by buffer type, so specializing that operation for our type (and for Beast's prefix
@@ -24,13 +30,18 @@
 #pragma once
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/detail/reactive_socket_recv_op.hpp>
+#include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/buffers_prefix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/version.hpp>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <optional>
+#include <type_traits>
+#include <utility>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -68,6 +79,64 @@ class DrainedReadFlatBuffer : public boost::beast::flat_buffer {
   using mutable_buffers_type = DrainedReadBuffer;
   using boost::beast::flat_buffer::flat_buffer;
   mutable_buffers_type prepare(std::size_t n) { return DrainedReadBuffer(boost::beast::flat_buffer::prepare(n)); }
+};
+
+// One receive attempt now, whatever the reactor remembers (MSG_DONTWAIT: never blocks): nullopt
+// when nothing is there yet, else the error (eof for an orderly close) and the bytes read.
+template <class Buffers>
+std::optional<std::pair<boost::system::error_code, std::size_t>> TryReceive(int fd, const Buffers& buffers) {
+  boost::asio::detail::buffer_sequence_adapter<boost::asio::mutable_buffer, Buffers> bufs(buffers);
+  if (bufs.total_size() == 0) return std::pair(boost::system::error_code(), std::size_t{0});
+  for (;;) {
+    msghdr msg{};
+    msg.msg_iov = bufs.buffers();
+    msg.msg_iovlen = bufs.count();
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n > 0) return std::pair(boost::system::error_code(), static_cast<std::size_t>(n));
+    if (n == 0) return std::pair(boost::system::error_code(boost::asio::error::eof), std::size_t{0});
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
+    return std::pair(boost::system::error_code(errno, boost::asio::error::get_system_category()), std::size_t{0});
+  }
+}
+
+// The reads of one connection, message by message, for Beast's HTTP reads (an AsyncReadStream
+// over `next`). The first read after BeginMessage() goes to `next` as it is, so it may skip a
+// drained socket's try; every other read first tries the socket itself (TryReceive) and goes to
+// `next` only if nothing is there, so a reset queued behind a drained read is seen at once.
+// `fd` is the TCP socket under `next`, or -1 (a TLS stream, say) to forward every read as it is.
+// The stream's thread only.
+template <class Next>
+class MessageReads {
+ public:
+  using executor_type = typename Next::executor_type;
+
+  MessageReads(Next& next, int fd) : next_(next), fd_(fd) {}
+  executor_type get_executor() { return next_.get_executor(); }
+  void BeginMessage() { first_ = true; }
+  void SetSocket(int fd) { fd_ = fd; }
+
+  template <class Buffers, class Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    if (fd_ >= 0 && !std::exchange(first_, false)) {
+      if (auto done = TryReceive(fd_, buffers)) {
+        // Never complete inside the initiating call: post, as Asio does for a speculative read.
+        boost::asio::post(next_.get_executor(),
+                          boost::beast::bind_handler(std::forward<Handler>(handler), done->first, done->second));
+        return;
+      }
+    }
+    // A read that has to wait records, when it completes, whether it drained the socket.
+    if constexpr (std::is_convertible_v<const Buffers&, boost::asio::mutable_buffer>) {
+      if (fd_ >= 0) return next_.async_read_some(DrainedReadBuffer(buffers), std::forward<Handler>(handler));
+    }
+    next_.async_read_some(buffers, std::forward<Handler>(handler));
+  }
+
+ private:
+  Next& next_;
+  int fd_;
+  bool first_ = false;
 };
 
 namespace internal {

@@ -75,6 +75,13 @@ class DrainedReadTest : public ::testing::Test {
       result_ = std::make_pair(ec, std::string(buf_, n));
     });
   }
+  // The same through a MessageReads over reader_.
+  void StartRead(MessageReads<tcp::socket>& reads, size_t size) {
+    result_.reset();
+    reads.async_read_some(asio::buffer(buf_, size), [this](boost::system::error_code ec, size_t n) {
+      result_ = std::make_pair(ec, std::string(buf_, n));
+    });
+  }
   // Runs the io_context until the read completes or `limit` passes.
   bool RunUntilDone(std::chrono::milliseconds limit = 2000ms) {
     auto deadline = std::chrono::steady_clock::now() + limit;
@@ -203,6 +210,68 @@ TEST_F(DrainedReadTest, AnEndOfStreamQueuedBehindTheLastDataIsNotMissed) {
   StartRead(sizeof buf_, Drained);
   ASSERT_TRUE(RunUntilDone(2000ms)) << "the queued end of stream was never read";
   EXPECT_EQ(result_->first, asio::error::eof);
+}
+
+// A reset (SO_LINGER 0) right behind the last data is queued before that data is read, and the
+// kernel's count does not include it. MessageReads reads the rest of a message by trying the
+// socket at once, so the reset is seen now rather than at the next timeout.
+TEST_F(DrainedReadTest, MessageReadsSeesAResetQueuedBehindTheDataThatDrainedTheSocket) {
+  MessageReads<tcp::socket> reads(reader_, reader_.native_handle());
+  reads.BeginMessage();
+  StartRead(reads, sizeof buf_);
+  Poll();
+  ASSERT_FALSE(result_);
+  Send("partial");
+  linger abort{1, 0};
+  ASSERT_EQ(::setsockopt(writer_.native_handle(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+  writer_.close();
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(RunUntilDone());
+  if (!result_->first) {  // the data first (the kernel may also drop it for the reset)
+    EXPECT_EQ(result_->second, "partial");
+    StartRead(reads, sizeof buf_);
+    ASSERT_TRUE(RunUntilDone(2000ms)) << "the queued reset was never read";
+  }
+  EXPECT_EQ(result_->first, asio::error::connection_reset) << result_->first.message();
+}
+
+// The first read of a message is the one that may skip the try; the others try at once, and a
+// read that finds nothing then waits for epoll.
+TEST_F(DrainedReadTest, MessageReadsSkipsTheTryOnlyForAMessagesFirstRead) {
+  MessageReads<tcp::socket> reads(reader_, reader_.native_handle());
+  Send("one");
+  reads.BeginMessage();
+  StartRead(reads, sizeof buf_);
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_EQ(result_->second, "one");
+
+  g_receives = 0;
+  reads.BeginMessage();
+  StartRead(reads, sizeof buf_);
+  Poll();
+  EXPECT_FALSE(result_);
+  EXPECT_EQ(g_receives.load(), 0) << "a message's first read tried the drained socket";
+  Send("two");
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_EQ(result_->second, "two");
+
+  g_receives = 0;
+  StartRead(reads, sizeof buf_);  // the same message goes on
+  Poll();
+  EXPECT_FALSE(result_);
+  EXPECT_EQ(g_receives.load(), 1) << "a later read of the message must try the socket at once";
+  Send("three");
+  ASSERT_TRUE(RunUntilDone());
+  EXPECT_EQ(result_->second, "three");
+
+  // Data already there: the try gets it, and the handler still runs from the io_context.
+  Send("four");
+  std::this_thread::sleep_for(20ms);
+  StartRead(reads, sizeof buf_);
+  EXPECT_FALSE(result_) << "completed inside the initiating call";
+  Poll();
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->second, "four");
 }
 
 // A socket without TCP_INQ gets no count back: its reads behave as Asio's own.
