@@ -25,8 +25,10 @@
 //
 // DrainedReadBuffer is a one-buffer MutableBufferSequence of our own, and Asio picks its receive
 // operation by buffer type, so specializing that operation for our type (and for Beast's prefix
-// view of it, which beast::basic_stream passes down) changes these reads and no others. It leans
-// on Asio's detail namespace: the static_assert below pins the Boost version it was written for.
+// view of it, which beast::basic_stream passes down) changes how these reads finish and no other
+// operation; what they record in the reactor affects the socket's next read, as said above. It
+// leans on Asio's detail namespace: the static_assert below pins the Boost version it was
+// written for.
 #pragma once
 
 #include <boost/asio/buffer.hpp>
