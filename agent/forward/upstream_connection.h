@@ -30,9 +30,12 @@ class UpstreamConnection {
     if (tls) tls_.emplace(io, *tls);
     else {
       plain_.emplace(io);
-      reads_.emplace(*plain_, -1);  // forwards as is until EnableDrainedReads
+      reads_.emplace(*plain_);  // forwards as is until EnableDrainedReads
     }
   }
+  // reads_ refers to plain_: not copied, not moved (the pool holds connections by unique_ptr).
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
   executor_type get_executor() { return socket().get_executor(); }
   Socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
@@ -40,9 +43,10 @@ class UpstreamConnection {
   uint64_t generation() const { return generation_; }
 
   // Plain reads go through net::MessageReads once EnableDrainedReads has run (the pool does, on
-  // plain connections): the first read of a response skips the recv that would find nothing on
-  // a keep-alive connection, and the rest of the response is read as Asio would
-  // (shared/net/drained_read.h). The exchange calls BeginMessage before reading a response head.
+  // plain connections): the first read of a response may skip the recv that would find nothing
+  // on a keep-alive connection, and the rest of the response is read as Asio would
+  // (shared/net/drained_read.h). The exchange calls BeginMessage before reading a response head,
+  // and only once its request's head is written (REQUIRES of MessageReads::BeginMessage).
   template <class Buffers, class Handler>
   void async_read_some(const Buffers& buffers, Handler&& handler) {
     if (tls_) tls_->async_read_some(buffers, std::forward<Handler>(handler));
@@ -51,7 +55,7 @@ class UpstreamConnection {
   void EnableDrainedReads() {
     if (tls_) return;
     net::EnableDrainedReads(*plain_);
-    reads_->SetSocket(plain_->native_handle());
+    reads_->Enable();
   }
   void BeginMessage() {
     if (reads_) reads_->BeginMessage();

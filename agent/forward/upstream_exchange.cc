@@ -193,12 +193,14 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     buffer_ = std::move(conn_->read_buffer);
     chunk_ = std::move(conn_->body_chunk);
     head_written_ = false;
-    // The response head is read from now on, beside the request's write. On a plain keep-alive
-    // connection its first read waits for epoll without a recv that would find nothing (the last
-    // response drained the socket; shared/net/drained_read.h); a readiness wait instead would
-    // cost an EPOLL_CTL_MOD (docs/BENCHMARKS.md).
+    write_failed_ = false;  // a retry's new connection: the old one's failed write is history
+    // The response head is read once the request's head is written (OnWritten), then beside the
+    // body's writes. On a plain keep-alive connection its first read waits for epoll without a
+    // recv that would find nothing (the last response drained the socket), which is safe only
+    // after a write of ours succeeded: a write fails on a reset socket, a waiting read would not
+    // (shared/net/drained_read.h). A readiness wait instead would cost an EPOLL_CTL_MOD
+    // (docs/BENCHMARKS.md).
     WriteNext();
-    ReadHeader();
   }
 
   // --- request ---
@@ -255,6 +257,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
       // The upstream stopped reading: its answer (or the broken read) ends the exchange. The body
       // still coming is dropped, its credit returned.
       write_failed_ = true;
+      if (!head_written_) ReadHeader(/*new_message=*/false);  // tries the socket: sees the reset
       size_t dropped = payload;
       for (const Chunk& c : pending_) dropped += c.bytes.size();
       pending_.clear();
@@ -264,6 +267,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     }
     if (!head_written_) {
       head_written_ = true;
+      ReadHeader(/*new_message=*/true);
     } else {
       body_written_ += payload;
       if (last || (framing_.content_length && body_written_ == *framing_.content_length)) wire_complete_ = true;
@@ -278,7 +282,9 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
 
   // --- response ---
 
-  void ReadHeader() {
+  // `new_message`: the response's first read, after our request's head went out; false for the
+  // final head after a 1xx, or after a failed write: those reads try the socket at once.
+  void ReadHeader(bool new_message) {
     // Room for a small response whole (head and body) in one socket read; kept with the
     // connection, so reserved once per connection.
     buffer_.reserve(kReadBuffer);
@@ -286,7 +292,8 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     parser_->header_limit(kHeaderLimit);
     if (framing_.head_method) parser_->skip(true);
-    conn_->BeginMessage();
+    // With bytes already buffered Beast reads the socket later, mid-message: no skip then.
+    if (new_message && buffer_.size() == 0) conn_->BeginMessage();
     http::async_read_header(*conn_, buffer_, *parser_,
                             [self = shared_from_this(), attempt = attempt_](error_code ec, size_t) {
                               self->OnHeader(attempt, ec);
@@ -299,7 +306,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     auto& res = parser_->get();
     const unsigned status = res.result_int();
     if (status == 101) return Fail(ResetCode::kUpstreamError, "upstream " + target_.name + " switched protocols");
-    if (status < 200) return ReadHeader();  // 100 Continue, 103 Early Hints: the real answer follows
+    if (status < 200) return ReadHeader(/*new_message=*/false);  // 100 Continue, 103 Early Hints: the real answer follows
     const std::string connection(res[http::field::connection]);
     protocol::HeaderFields fields;
     fields.reserve(static_cast<size_t>(std::distance(res.begin(), res.end())));

@@ -96,8 +96,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   Session(Worker& w, Shared& s, std::string peer_ip, Args&&... args)
       : SessionBase(w, s),
         stream_(std::forward<Args>(args)...),
-        reads_(stream_, kTls ? -1 : beast::get_lowest_layer(stream_).socket().native_handle()),
-        peer_ip_(std::move(peer_ip)) {}
+        reads_(stream_),
+        peer_ip_(std::move(peer_ip)) {
+    if constexpr (!kTls) reads_.Enable();  // the server set TCP_INQ on the socket
+  }
 
   void Start() {
     if constexpr (kTls) {
@@ -122,7 +124,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     DoRead();
   }
 
-  void DoRead() {
+  void DoRead(bool after_our_write = true) {
     if (draining_ || worker_.stopping) return DoClose();
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(shared_.options.header_limit));
@@ -132,7 +134,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     idle_ = true;
     beast::get_lowest_layer(stream_).expires_after(requests_ == 0 ? shared_.options.request_timeout
                                                                    : shared_.options.idle_timeout);
-    reads_.BeginMessage();
+    // The skip is safe only after a write of ours that followed the last read (a write fails on
+    // a reset socket), and only for a socket read: with bytes buffered, Beast reads later,
+    // mid-request.
+    if (after_our_write && buffer_.size() == 0) reads_.BeginMessage();
     http::async_read_header(reads_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnHeader, this->shared_from_this()));
   }
@@ -246,17 +251,19 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     ExchangeSettings settings{shared_.options.request_timeout, keep_alive_};
     StartTunnelExchange(stream_, buffer_, *parser_, std::move(req), *shared_.tunnel, settings,
                         std::shared_ptr<void>(this->shared_from_this()),
-                        [this](std::optional<Response> error, bool keep_alive) { OnExchangeDone(std::move(error), keep_alive); });
+                        [this](std::optional<Response> error, bool keep_alive, bool wrote_last) {
+                          OnExchangeDone(std::move(error), keep_alive, wrote_last);
+                        });
   }
 
-  void OnExchangeDone(std::optional<Response> error, bool keep_alive) {
+  void OnExchangeDone(std::optional<Response> error, bool keep_alive, bool wrote_last) {
     keep_alive_ = keep_alive_ && keep_alive;
     if (error) {
       if (!keep_alive_) linger_ = true;
       error->rate_limit = exchange_rate_limit_;
       return Send(shared_.pipeline.Finish(std::move(*error), exchange_request_id_), exchange_version_);
     }
-    if (keep_alive_) return DoRead();
+    if (keep_alive_) return DoRead(wrote_last);
     DoClose();
   }
 
@@ -365,12 +372,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   Stream stream_;
   // The request's reads (shared/net/drained_read.h): on plain HTTP the first read of a request
-  // skips the recv that would find nothing after the last one drained the socket, and the rest
-  // of the request is read as Asio would, so a reset behind a partial request is seen at once.
+  // that follows our answer skips the recv that would find nothing after the last read drained
+  // the socket, and the rest of the request is read as Asio would, so a reset behind a partial
+  // request is seen at once.
   net::MessageReads<Stream> reads_;
   std::string peer_ip_;
-  // Its reads (through reads_) note when they drained the socket (shared/net/drained_read.h).
-  net::DrainedReadFlatBuffer buffer_;
+  beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::empty_body>> continue_;
   std::string out_;  // the response being written; reused across requests on this connection

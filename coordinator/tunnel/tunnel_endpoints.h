@@ -50,8 +50,10 @@ struct ExchangeSettings {
 
 // Called once, on the stream's executor, when the exchange is over and no longer touches the
 // stream: `error` is an answer for the server to send (nothing was written yet); `keep_alive`
-// says whether the connection can serve another request.
-using ExchangeDone = std::function<void(std::optional<Response> error, bool keep_alive)>;
+// says whether the connection can serve another request; `wrote_last` whether the exchange's
+// last write to the caller started after its last read of the caller (what lets the next
+// request's first read skip a drained socket, shared/net/drained_read.h).
+using ExchangeDone = std::function<void(std::optional<Response> error, bool keep_alive, bool wrote_last)>;
 
 // Streams the admitted request `req` (head read by `parser`; its body, if any, still on the
 // wire) through an agent of the pool and the response back. `stream`, `buffer` and `parser`

@@ -61,7 +61,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
   TunnelExchange(Stream& stream, beast::flat_buffer& buffer, http::request_parser<http::string_body>& header_parser,
                  Request req, TunnelHub& hub, ExchangeSettings settings, std::shared_ptr<void> owner, ExchangeDone done)
       : stream_(stream),
-        reads_(stream, std::is_same_v<Stream, TcpStream> ? beast::get_lowest_layer(stream).socket().native_handle() : -1),
+        reads_(stream),
         buffer_(buffer),
         parser_(std::move(header_parser)),
         req_(std::move(req)),
@@ -69,7 +69,9 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
         settings_(settings),
         owner_(std::move(owner)),
         done_(std::move(done)),
-        timer_(stream.get_executor()) {}
+        timer_(stream.get_executor()) {
+    if constexpr (std::is_same_v<Stream, TcpStream>) reads_.Enable();  // the server set TCP_INQ on it
+  }
 
   void Start() {
     auto& msg = parser_.get();
@@ -247,6 +249,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
       need_continue_ = false;
       static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
       beast::get_lowest_layer(stream_).expires_after(settings_.io_timeout);
+      last_write_started_ = ++io_order_;
       asio::async_write(stream_, asio::buffer(kContinue, sizeof kContinue - 1),
                         [self = this->shared_from_this()](beast::error_code ec, size_t) {
                           self->reading_ = false;
@@ -269,6 +272,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
 
   void OnBodyRead(beast::error_code ec, size_t want) {
     reading_ = false;
+    last_read_done_ = ++io_order_;
     if (ec == http::error::need_buffer) ec = {};
     if (finished_) return TryComplete();
     if (ec) return Abort("reading the request body: " + ec.message(), true);
@@ -426,6 +430,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     buffers_.clear();
     for (const std::string& s : inflight_) buffers_.emplace_back(s.data(), s.size());
     beast::get_lowest_layer(stream_).expires_after(settings_.io_timeout);
+    last_write_started_ = ++io_order_;
     asio::async_write(stream_, buffers_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       self->OnWrite(ec);
     });
@@ -564,13 +569,14 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     done_ = nullptr;
     if (has_body_) buffer_.shrink_to_fit();  // a keep-alive connection does not keep 64 KiB
     auto owner = std::move(owner_);
-    done(std::move(error_), keep_alive_);
+    done(std::move(error_), keep_alive_, last_write_started_ > last_read_done_);
   }
 
   Stream& stream_;
   // The request body's reads try the socket at once, as Asio's would: the head's read may have
   // drained it with a reset queued behind (shared/net/drained_read.h).
   net::MessageReads<Stream> reads_;
+  uint64_t io_order_ = 0, last_read_done_ = 0, last_write_started_ = 0;  // for ExchangeDone's wrote_last
   beast::flat_buffer& buffer_;
   http::request_parser<http::buffer_body> parser_;
   Request req_;

@@ -36,7 +36,7 @@
 #include <boost/asio/detail/reactive_socket_recv_op.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/buffers_prefix.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/version.hpp>
 #include <cerrno>
 #include <cstddef>
@@ -74,15 +74,6 @@ class DrainedReadBuffer {
   boost::asio::mutable_buffer buffer_;
 };
 
-// A beast::flat_buffer whose prepare() hands out a DrainedReadBuffer: Beast's HTTP reads
-// (http::async_read_header, async_read, async_read_some) then read through it.
-class DrainedReadFlatBuffer : public boost::beast::flat_buffer {
- public:
-  using mutable_buffers_type = DrainedReadBuffer;
-  using boost::beast::flat_buffer::flat_buffer;
-  mutable_buffers_type prepare(std::size_t n) { return DrainedReadBuffer(boost::beast::flat_buffer::prepare(n)); }
-};
-
 // One receive attempt now, whatever the reactor remembers (MSG_DONTWAIT: never blocks): nullopt
 // when nothing is there yet, else the error (eof for an orderly close) and the bytes read.
 template <class Buffers>
@@ -103,25 +94,30 @@ std::optional<std::pair<boost::system::error_code, std::size_t>> TryReceive(int 
 }
 
 // The reads of one connection, message by message, for Beast's HTTP reads (an AsyncReadStream
-// over `next`). The first read after BeginMessage() goes to `next` as it is, so it may skip a
-// drained socket's try; every other read first tries the socket itself (TryReceive) and goes to
-// `next` only if nothing is there, so a reset queued behind a drained read is seen at once.
-// `fd` is the TCP socket under `next`, or -1 (a TLS stream, say) to forward every read as it is.
-// The stream's thread only.
+// over `next`, a TCP socket or a beast::basic_stream over one). Once Enable()d, one-buffer reads
+// go to the socket as DrainedReadBuffer; the first read after BeginMessage() is forwarded as it
+// is, so it may skip a drained socket's try, and every other read first tries the socket itself
+// (TryReceive) and goes to `next` only if nothing is there, so a reset queued behind a drained
+// read is seen at once. Not enabled (a TLS stream, say), every read is forwarded as it is.
+// The socket is looked up at each read: a closed one (-1) is never tried. The stream's thread only.
+//
+// REQUIRES of the caller: BeginMessage() only where a reset could not hide, that is after a
+// write of ours that followed the connection's last read (a write on a reset socket fails).
 template <class Next>
 class MessageReads {
  public:
   using executor_type = typename Next::executor_type;
 
-  MessageReads(Next& next, int fd) : next_(next), fd_(fd) {}
+  explicit MessageReads(Next& next) : next_(next) {}
   executor_type get_executor() { return next_.get_executor(); }
-  void BeginMessage() { first_ = true; }
-  void SetSocket(int fd) { fd_ = fd; }
+  void Enable() { enabled_ = true; }
+  void BeginMessage() { first_ = enabled_; }
 
   template <class Buffers, class Handler>
   void async_read_some(const Buffers& buffers, Handler&& handler) {
-    if (fd_ >= 0 && !std::exchange(first_, false)) {
-      if (auto done = TryReceive(fd_, buffers)) {
+    const int fd = enabled_ ? Socket() : -1;
+    if (fd >= 0 && !std::exchange(first_, false)) {
+      if (auto done = TryReceive(fd, buffers)) {
         // Never complete inside the initiating call: post, as Asio does for a speculative read.
         boost::asio::post(next_.get_executor(),
                           boost::beast::bind_handler(std::forward<Handler>(handler), done->first, done->second));
@@ -130,14 +126,23 @@ class MessageReads {
     }
     // A read that has to wait records, when it completes, whether it drained the socket.
     if constexpr (std::is_convertible_v<const Buffers&, boost::asio::mutable_buffer>) {
-      if (fd_ >= 0) return next_.async_read_some(DrainedReadBuffer(buffers), std::forward<Handler>(handler));
+      if (fd >= 0) return next_.async_read_some(DrainedReadBuffer(buffers), std::forward<Handler>(handler));
     }
     next_.async_read_some(buffers, std::forward<Handler>(handler));
   }
 
  private:
+  int Socket() {
+    auto& lowest = boost::beast::get_lowest_layer(next_);
+    if constexpr (requires { lowest.socket(); }) {  // a beast::basic_stream
+      return lowest.socket().is_open() ? static_cast<int>(lowest.socket().native_handle()) : -1;
+    } else {  // the socket itself
+      return lowest.is_open() ? static_cast<int>(lowest.native_handle()) : -1;
+    }
+  }
+
   Next& next_;
-  int fd_;
+  bool enabled_ = false;
   bool first_ = false;
 };
 

@@ -176,6 +176,17 @@ void BlockingUpstream::Serve(int fd) {
               fields["transfer-encoding"] + "\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive, X-Private\r\n" +
               "X-Private: secret\r\nX-Kept: yes\r\n\r\nhello";
       if (!SendAll(fd, reply)) break;
+    } else if (target.rfind("/reset-after", 0) == 0) {
+      // Answers as if keeping the connection, then aborts it (an RST right behind the answer).
+      if (!SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")) break;
+      linger abort{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+      // Close the connection now (the reset) but keep the descriptor number taken until the
+      // destructor closes it: put a fresh, unconnected socket in its place.
+      const int spare = ::socket(AF_INET, SOCK_STREAM, 0);
+      ::dup2(spare, fd);
+      ::close(spare);
+      break;
     } else if (target.rfind("/echo", 0) == 0) {
       reply = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\nX-Method: " + method + "\r\n\r\n" + body;
       if (!SendAll(fd, reply)) break;

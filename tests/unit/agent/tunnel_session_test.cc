@@ -495,6 +495,28 @@ TEST_F(TunnelSessionTest, ANonIdempotentRequestIsNotSentTwiceWhenAReusedConnecti
   EXPECT_EQ(upstream_.requests("/drop"), 4);
 }
 
+// An upstream that answers as keep-alive and resets the connection right behind its answer: the
+// next GET on that connection sees the reset at once and is retried on a new connection, rather
+// than waiting out the response timeout. Regression: a read that drained the socket must not
+// hide a reset queued behind its data (shared/net/drained_read.h).
+TEST_F(TunnelSessionTest, AResetBehindAKeepAliveAnswerIsSeenWhenTheConnectionIsReused) {
+  Hello();
+  for (uint32_t id = 1, n = 1; id < 20; id += 4, ++n) {
+    Send({Get(id, "/reset-after")});
+    // The agent's loop runs only inside RunUntil: stop it once the upstream has the request, so
+    // that the answer and the reset are both queued before the agent reads either.
+    ASSERT_TRUE(RunUntil([&] { return upstream_.requests("/reset-after") == static_cast<int>(n); }));
+    std::this_thread::sleep_for(50ms);
+    ASSERT_TRUE(RunUntil([&] { return Ended(id); }));
+    EXPECT_EQ(Body(id), "ok");
+    const auto start = std::chrono::steady_clock::now();
+    Send({Get(id + 2, "/hello")});
+    ASSERT_TRUE(RunUntil([&] { return Ended(id + 2) || ResetOf(id + 2).has_value(); }, 3s));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+    EXPECT_EQ(Body(id + 2), "hello") << "stream " << id + 2;
+  }
+}
+
 TEST_F(TunnelSessionTest, AnUpstreamStallingMidBodyTimesOut) {
   Open({.software = "t", .max_streams = 4}, {.connect_timeout = 2s, .response_timeout = 300ms});
   Hello();
