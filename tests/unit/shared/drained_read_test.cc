@@ -103,6 +103,37 @@ class DrainedReadTest : public ::testing::Test {
     io_.poll();
   }
 
+  // Reads "first" whole, then starts the next read before any data: returns the receive calls
+  // that read made while nothing was there (0: it waited for epoll; 1: it tried), then checks
+  // that it still gets "second".
+  template <class Wrap>
+  int ReceivesOfTheReadAfterAWholeOne(Wrap wrap) {
+    Send("first");
+    StartRead(sizeof buf_, wrap);
+    EXPECT_TRUE(RunUntilDone());
+    g_receives = 0;
+    StartRead(sizeof buf_, wrap);
+    Poll();
+    EXPECT_FALSE(result_);
+    const int tried = g_receives.load();
+    Send("second");
+    EXPECT_TRUE(RunUntilDone());
+    EXPECT_TRUE(result_ && !result_->first && result_->second == "second");
+    return tried;
+  }
+
+  // Sends `sent`, reads its first 16 bytes whole, then starts a second 16-byte read and runs
+  // what is ready, counting the receive calls from there.
+  void ReadSixteenThenStartTheNext(const std::string& sent) {
+    Send(sent);
+    StartRead(16, Drained);
+    ASSERT_TRUE(RunUntilDone());
+    EXPECT_EQ(result_->second, sent.substr(0, 16));
+    g_receives = 0;
+    StartRead(16, Drained);
+    Poll();
+  }
+
   static DrainedReadBuffer Drained(asio::mutable_buffer b) { return DrainedReadBuffer(b); }
   static asio::mutable_buffer Plain(asio::mutable_buffer b) { return b; }
 
@@ -114,39 +145,14 @@ class DrainedReadTest : public ::testing::Test {
 };
 
 TEST_F(DrainedReadTest, AfterAReadThatDrainedTheSocketTheNextMakesNoSystemCallUntilDataArrives) {
-  Send("first");
-  StartRead(sizeof buf_, Drained);
-  ASSERT_TRUE(RunUntilDone());
-  EXPECT_EQ(result_->second, "first");
-
-  g_receives = 0;
-  StartRead(sizeof buf_, Drained);
-  Poll();
-  EXPECT_FALSE(result_);
-  EXPECT_EQ(g_receives.load(), 0) << "the drained socket was tried anyway";
-
-  Send("second");
-  ASSERT_TRUE(RunUntilDone());
-  EXPECT_FALSE(result_->first);
-  EXPECT_EQ(result_->second, "second");
-  EXPECT_EQ(g_receives.load(), 1);
+  EXPECT_EQ(ReceivesOfTheReadAfterAWholeOne(Drained), 0) << "the drained socket was tried anyway";
+  EXPECT_EQ(g_receives.load(), 1);  // once the data came
 }
 
 // The control: Asio's own buffer type tries the drained socket, an EAGAIN receive. If this
 // stopped holding, the test above would prove nothing.
 TEST_F(DrainedReadTest, AsiosOwnBufferTriesTheDrainedSocketFirst) {
-  Send("first");
-  StartRead(sizeof buf_, Plain);
-  ASSERT_TRUE(RunUntilDone());
-
-  g_receives = 0;
-  StartRead(sizeof buf_, Plain);
-  Poll();
-  EXPECT_FALSE(result_);
-  EXPECT_EQ(g_receives.load(), 1);
-  Send("second");
-  ASSERT_TRUE(RunUntilDone());
-  EXPECT_EQ(result_->second, "second");
+  EXPECT_EQ(ReceivesOfTheReadAfterAWholeOne(Plain), 1);
 }
 
 TEST_F(DrainedReadTest, DataThatArrivedBeforeTheNextReadStartsIsRead) {
@@ -169,14 +175,7 @@ TEST_F(DrainedReadTest, DataThatArrivedBeforeTheNextReadStartsIsRead) {
 }
 
 TEST_F(DrainedReadTest, AReadThatLeftDataBehindTriesTheNextReadAtOnce) {
-  Send("0123456789abcdefXYZ");
-  StartRead(16, Drained);
-  ASSERT_TRUE(RunUntilDone());
-  EXPECT_EQ(result_->second, "0123456789abcdef");
-
-  g_receives = 0;
-  StartRead(16, Drained);
-  Poll();
+  ReadSixteenThenStartTheNext("0123456789abcdefXYZ");
   ASSERT_TRUE(result_);
   EXPECT_EQ(result_->second, "XYZ");
   EXPECT_EQ(g_receives.load(), 1);
@@ -185,14 +184,7 @@ TEST_F(DrainedReadTest, AReadThatLeftDataBehindTriesTheNextReadAtOnce) {
 // The kernel's count decides, not the read's length: a read that filled its buffer exactly and
 // left nothing has drained the socket too.
 TEST_F(DrainedReadTest, AFullReadThatLeftNothingCountsAsDrained) {
-  Send("0123456789abcdef");
-  StartRead(16, Drained);
-  ASSERT_TRUE(RunUntilDone());
-  EXPECT_EQ(result_->second, "0123456789abcdef");
-
-  g_receives = 0;
-  StartRead(16, Drained);
-  Poll();
+  ReadSixteenThenStartTheNext("0123456789abcdef");
   EXPECT_FALSE(result_);
   EXPECT_EQ(g_receives.load(), 0);
   Send("more");
@@ -288,18 +280,7 @@ TEST_F(DrainedReadTest, MessageReadsSkipsTheTryOnlyForAMessagesFirstRead) {
 TEST_F(DrainedReadTest, WithoutTcpInqAReadNeverCountsAsDrained) {
   int off = 0;
   ASSERT_EQ(::setsockopt(reader_.native_handle(), IPPROTO_TCP, TCP_INQ, &off, sizeof off), 0);
-  Send("first");
-  StartRead(sizeof buf_, Drained);
-  ASSERT_TRUE(RunUntilDone());
-
-  g_receives = 0;
-  StartRead(sizeof buf_, Drained);
-  Poll();
-  EXPECT_FALSE(result_);
-  EXPECT_EQ(g_receives.load(), 1);
-  Send("second");
-  ASSERT_TRUE(RunUntilDone());
-  EXPECT_EQ(result_->second, "second");
+  EXPECT_EQ(ReceivesOfTheReadAfterAWholeOne(Drained), 1);
 }
 
 TEST_F(DrainedReadTest, ThePeerClosingWakesAWaitingRead) {
