@@ -249,7 +249,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
       need_continue_ = false;
       static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
       beast::get_lowest_layer(stream_).expires_after(settings_.io_timeout);
-      last_write_started_ = ++io_order_;
+      wrote_last_ = true;
       asio::async_write(stream_, asio::buffer(kContinue, sizeof kContinue - 1),
                         [self = this->shared_from_this()](beast::error_code ec, size_t) {
                           self->reading_ = false;
@@ -272,7 +272,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
 
   void OnBodyRead(beast::error_code ec, size_t want) {
     reading_ = false;
-    last_read_done_ = ++io_order_;
+    wrote_last_ = false;
     if (ec == http::error::need_buffer) ec = {};
     if (finished_) return TryComplete();
     if (ec) return Abort("reading the request body: " + ec.message(), true);
@@ -430,7 +430,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     buffers_.clear();
     for (const std::string& s : inflight_) buffers_.emplace_back(s.data(), s.size());
     beast::get_lowest_layer(stream_).expires_after(settings_.io_timeout);
-    last_write_started_ = ++io_order_;
+    wrote_last_ = true;
     asio::async_write(stream_, buffers_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       self->OnWrite(ec);
     });
@@ -569,14 +569,14 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     done_ = nullptr;
     if (has_body_) buffer_.shrink_to_fit();  // a keep-alive connection does not keep 64 KiB
     auto owner = std::move(owner_);
-    done(std::move(error_), keep_alive_, last_write_started_ > last_read_done_);
+    done(std::move(error_), keep_alive_, wrote_last_);
   }
 
   Stream& stream_;
   // The request body's reads try the socket at once, as Asio's would: the head's read may have
   // drained it with a reset queued behind (shared/net/drained_read.h).
   net::MessageReads<Stream> reads_;
-  uint64_t io_order_ = 0, last_read_done_ = 0, last_write_started_ = 0;  // for ExchangeDone's wrote_last
+  bool wrote_last_ = false;  // a write to the caller started after the last read of it finished (ExchangeDone)
   beast::flat_buffer& buffer_;
   http::request_parser<http::buffer_body> parser_;
   Request req_;

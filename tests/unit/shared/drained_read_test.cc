@@ -1,4 +1,4 @@
-// net::DrainedReadBuffer and DrainedReadFlatBuffer on real loopback TCP sockets. The binary
+// net::DrainedReadBuffer and net::MessageReads on real loopback TCP sockets. The binary
 // interposes recv and recvmsg (below), so a test counts the receive system calls Asio makes on
 // the socket under test: after a read that drained the socket the next read must make none until
 // data arrives, and no data and no end of stream may be missed.
