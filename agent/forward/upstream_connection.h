@@ -14,6 +14,7 @@
 
 #include "agent/forward/upstream_pool.h"
 #include "shared/net/drained_read.h"
+#include "shared/net/lazy_deadline.h"
 
 namespace keyhole::agent {
 
@@ -26,7 +27,7 @@ class UpstreamConnection {
   using executor_type = Socket::executor_type;
 
   UpstreamConnection(boost::asio::io_context& io, boost::asio::ssl::context* tls, uint64_t generation)
-      : generation_(generation) {
+      : deadline(io.get_executor()), generation_(generation) {
     if (tls) tls_.emplace(io, *tls);
     else {
       plain_.emplace(io);
@@ -72,6 +73,9 @@ class UpstreamConnection {
   }
 
   std::chrono::steady_clock::time_point idle_since{};
+  // The deadline of the exchange holding the connection (shared/net/lazy_deadline.h): kept with
+  // the connection, so that a keep-alive connection keeps one timer wait, not one per request.
+  net::LazyDeadline deadline;
   // Read buffers kept with the connection between exchanges (the exchange holding the connection
   // borrows them), so a request on a keep-alive connection allocates none: the socket read buffer
   // (empty whenever the connection is idle) and the response body chunk.

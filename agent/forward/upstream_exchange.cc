@@ -12,7 +12,6 @@
 // and end within one handler, with no allocation for buffers and no second socket read.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -47,13 +46,15 @@ std::string Span(std::chrono::milliseconds d) {
 // it. Not POST, PUT, PATCH or DELETE, body or no body.
 bool IsIdempotentRetryable(std::string_view method) { return method == "GET" || method == "HEAD" || method == "OPTIONS"; }
 
-class HttpExchange final : public UpstreamExchange, public std::enable_shared_from_this<HttpExchange> {
+class HttpExchange final : public UpstreamExchange,
+                           public net::LazyDeadline::Target,
+                           public std::enable_shared_from_this<HttpExchange> {
  public:
   HttpExchange(UpstreamPool& pool, asio::io_context& io, std::shared_ptr<const UpstreamTarget> target,
                const protocol::RequestHead& head, ExchangeSink& sink, ForwardLimits limits)
       : pool_(pool), io_(io), target_holder_(std::move(target)), target_(*target_holder_), stream_(head.stream),
-        no_body_(head.end_stream), retryable_(IsIdempotentRetryable(head.method)), sink_(&sink), limits_(limits),
-        timer_(io) {}
+        no_body_(head.end_stream), retryable_(IsIdempotentRetryable(head.method)), sink_(&sink), limits_(limits) {}
+  ~HttpExchange() override { DropDeadline(); }
 
   void Begin(const protocol::RequestHead& head) {
     auto framing = WriteUpstreamRequestHead(head, target_, head_text_);
@@ -108,10 +109,11 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
   };
 
   // A deadline on progress with the upstream, active while a write, the response head or a body
-  // read waits on it; each lasts response_timeout from its `since`. One timer serves all three:
-  // starting a wait only notes its time, and the timer, armed at the earliest deadline (a later
-  // wait never ends sooner, the span being the same), re-arms itself when it fires early. So a
-  // small exchange costs one timer wait and one cancel, and a fast stream none per read.
+  // read waits on it; each lasts response_timeout from its `since`. One deadline serves all
+  // three: starting a wait only notes its time, and the deadline, set for the earliest (a later
+  // wait never ends sooner, the span being the same), is moved on when it passes early. It is the
+  // connection's LazyDeadline, whose timer wait outlives the exchange: a small exchange on a
+  // keep-alive connection costs no timer operation at all.
   struct Watch {
     Clock::time_point since{};
     bool active = false;
@@ -120,19 +122,23 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
   void Watching(Watch& w) {
     w.since = Clock::now();
     w.active = true;
-    if (!timer_armed_) Arm(w.since + limits_.response_timeout);
+    if (!deadline_on_) SetDeadline(w.since + limits_.response_timeout);
   }
   static void Idle(Watch& w) { w.active = false; }
 
-  void Arm(Clock::time_point at) {
-    timer_armed_ = true;
-    timer_.expires_at(at);
-    timer_.async_wait([self = shared_from_this()](error_code ec) {
-      self->timer_armed_ = false;
-      // Cancelled with a wait still active (none is after StopTimers): keep watching it.
-      if (self->finished_ || (ec && ec != asio::error::operation_aborted)) return;
-      self->CheckDeadlines();
-    });
+  void SetDeadline(Clock::time_point at) {
+    if (!conn_) return;  // the watches run only while the exchange holds a connection
+    deadline_on_ = conn_.get();
+    deadline_on_->deadline.Set(at, *this);
+  }
+  // Before the connection goes (to the pool, or closed and dropped) or the exchange does.
+  void DropDeadline() {
+    if (deadline_on_) std::exchange(deadline_on_, nullptr)->deadline.Clear();
+  }
+
+  void OnDeadline() override {
+    deadline_on_ = nullptr;
+    if (!finished_) CheckDeadlines();
   }
 
   void CheckDeadlines() {
@@ -140,9 +146,9 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     for (const Watch* w : {&write_watch_, &head_watch_, &read_watch_}) {
       if (w->active && (!first || w->since < first->since)) first = w;
     }
-    if (!first) return;
+    if (!first || !conn_) return;
     const auto deadline = first->since + limits_.response_timeout;
-    if (Clock::now() < deadline) return Arm(deadline);
+    if (Clock::now() < deadline) return SetDeadline(deadline);
     const std::string span = Span(limits_.response_timeout);
     if (first == &head_watch_) {
       return Fail(ResetCode::kUpstreamTimeout,
@@ -164,7 +170,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
     Idle(read_watch_);
     Idle(write_watch_);
     Idle(head_watch_);
-    if (timer_armed_) timer_.cancel();
+    DropDeadline();
   }
 
   void Acquire(bool allow_reuse) {
@@ -396,6 +402,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
       retried_ = true;
       Idle(write_watch_);
       Idle(head_watch_);  // the new connection's own starts when it has the request
+      DropDeadline();
       conn_->Close();
       conn_.reset();
       writing_ = false;
@@ -471,8 +478,7 @@ class HttpExchange final : public UpstreamExchange, public std::enable_shared_fr
   const bool retryable_;  // GET, HEAD, OPTIONS
   ExchangeSink* sink_;
   const ForwardLimits limits_;
-  asio::steady_timer timer_;  // the earliest deadline of the watches
-  bool timer_armed_ = false;
+  UpstreamConnection* deadline_on_ = nullptr;  // whose LazyDeadline is set for us
   Watch write_watch_, head_watch_, read_watch_;
 
   std::string head_text_;

@@ -21,6 +21,7 @@
 #include "coordinator/tunnel/tunnel_endpoints.h"
 #include "shared/log/log.h"
 #include "shared/net/drained_read.h"
+#include "shared/net/lazy_deadline.h"
 
 namespace keyhole::coord {
 
@@ -90,13 +91,18 @@ class SessionBase {
 };
 
 template <class Stream>
-class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+class Session : public SessionBase,
+                public net::LazyDeadline::Target,
+                public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <class... Args>
   Session(Worker& w, Shared& s, std::string peer_ip, Args&&... args)
       : SessionBase(w, s),
         stream_(std::forward<Args>(args)...),
         reads_(stream_),
+        io_deadline_(stream_.get_executor()),
+        idle_deadline_(stream_.get_executor()),
+        watch_(stream_.get_executor()),
         peer_ip_(std::move(peer_ip)) {
     if constexpr (!kTls) reads_.Enable();  // the server set TCP_INQ on the socket
   }
@@ -121,7 +127,22 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void OnHandshake(beast::error_code ec) {
     if (ec) return Fail(ec, "tls handshake");
+    beast::get_lowest_layer(stream_).expires_never();  // from here on, the lazy deadlines
     DoRead();
+  }
+
+  // A deadline passed with a read or write of ours pending: end the connection, as Beast's own
+  // timeout does; the pending operation fails and its handler closes.
+  void OnDeadline() override {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().close(ignored);
+  }
+
+  // A read or write starts: `timeout` from now for it (a deadline of each length).
+  void ExpectIo() { io_deadline_.SetAfter(shared_.options.request_timeout, *this); }
+  void NoDeadlines() {
+    io_deadline_.Clear();
+    idle_deadline_.Clear();
   }
 
   void DoRead(bool after_our_write = true) {
@@ -132,8 +153,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // Beast would otherwise refuse a large Content-Length while parsing the head.
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: Beast 1.74 compares it wrongly
     idle_ = true;
-    beast::get_lowest_layer(stream_).expires_after(requests_ == 0 ? shared_.options.request_timeout
-                                                                   : shared_.options.idle_timeout);
+    if (requests_ == 0) {
+      ExpectIo();
+    } else {
+      io_deadline_.Clear();
+      idle_deadline_.SetAfter(shared_.options.idle_timeout, *this);
+    }
     // The skip is safe only after a write of ours that followed the last read (a write fails on
     // a reset socket), and only for a socket read: with bytes buffered, Beast reads later,
     // mid-request.
@@ -144,6 +169,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void OnHeader(beast::error_code ec, size_t) {
     idle_ = false;
+    NoDeadlines();
     if (ec) return OnReadError(ec);
     auto& req = parser_->get();
     if (shared_.tunnel) {
@@ -160,7 +186,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
       // Tell a client that waits before sending its body (curl does, above 1 KiB) to go ahead.
       continue_.emplace(http::status::continue_, req.version());
-      beast::get_lowest_layer(stream_).expires_after(shared_.options.request_timeout);
+      ExpectIo();
       return http::async_write(stream_, *continue_, beast::bind_front_handler(&Session::OnContinue, this->shared_from_this()));
     }
     ReadBody();
@@ -173,11 +199,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void ReadBody() {
     if (parser_->is_done()) return OnRequest();
-    beast::get_lowest_layer(stream_).expires_after(shared_.options.request_timeout);
+    ExpectIo();
     http::async_read(reads_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, this->shared_from_this()));
   }
 
   void OnBody(beast::error_code ec, size_t) {
+    io_deadline_.Clear();
     if (ec) return OnReadError(ec);
     OnRequest();
   }
@@ -242,13 +269,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     if (kind == StreamKind::kAgentLink) {
       beast::get_lowest_layer(stream_).expires_never();
+      NoDeadlines();
       StartAgentLink(std::move(stream_), parser_->release(), req, *shared_.tunnel, LinkLane{worker_.index, shared_.workers});
       return;  // the connection is the agent link's now; this session ends
     }
     exchange_version_ = version;
     exchange_request_id_ = req.request_id;
     exchange_rate_limit_ = resp.rate_limit;
-    ExchangeSettings settings{shared_.options.request_timeout, keep_alive_};
+    ExchangeSettings settings{shared_.options.request_timeout, keep_alive_, {&io_deadline_, this, &watch_}};
     StartTunnelExchange(stream_, buffer_, *parser_, std::move(req), *shared_.tunnel, settings,
                         std::shared_ptr<void>(this->shared_from_this()),
                         [this](std::optional<Response> error, bool keep_alive, bool wrote_last) {
@@ -317,11 +345,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     else if (version == 10) out += "Connection: keep-alive\r\n";
     out += "\r\n";
     out += resp.body;
-    beast::get_lowest_layer(stream_).expires_after(shared_.options.request_timeout);
+    ExpectIo();
     asio::async_write(stream_, asio::buffer(out), beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, size_t) {
+    io_deadline_.Clear();
     if (ec) return Fail(ec, "write");
     if (!keep_alive_) return linger_ ? DoLinger() : DoClose();
     DoRead();
@@ -331,6 +360,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // and discard for a little while before closing, so the client reads our answer instead of a
   // reset (nginx's lingering close). Bounded in time and in bytes.
   void DoLinger() {
+    NoDeadlines();
     if constexpr (!kTls) {
       beast::error_code ignored;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -351,6 +381,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void DoClose() {
+    NoDeadlines();
     if constexpr (kTls) {
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
       stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
@@ -376,6 +407,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // the socket, and the rest of the request is read as Asio would, so a reset behind a partial
   // request is seen at once.
   net::MessageReads<Stream> reads_;
+  // Timeouts (shared/net/lazy_deadline.h), one per length: request_timeout for a request's reads
+  // and our writes (the exchange's too), idle_timeout between requests; `watch_` is lent to each
+  // tunnel exchange in turn, for its response timeouts.
+  net::LazyDeadline io_deadline_;
+  net::LazyDeadline idle_deadline_;
+  net::LazyDeadline watch_;
   std::string peer_ip_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;

@@ -19,6 +19,7 @@
 
 #include "coordinator/http/request.h"
 #include "coordinator/tunnel/tunnel_hub.h"
+#include "shared/net/lazy_deadline.h"
 
 namespace keyhole::coord {
 
@@ -43,9 +44,18 @@ template <class Stream>
 void StartAgentLink(Stream stream, boost::beast::http::request<boost::beast::http::string_body> upgrade,
                     const Request& req, TunnelHub& hub, LinkLane lane = {});
 
+// The session's deadlines, lent to each exchange in turn (shared/net/lazy_deadline.h): they
+// outlive it, and keep one timer wait each per connection instead of several per request.
+struct ExchangeDeadlines {
+  net::LazyDeadline* caller_io = nullptr;          // for the exchange's reads and writes of the caller
+  net::LazyDeadline::Target* on_caller_io = nullptr;  // what caller_io calls: the session, which closes
+  net::LazyDeadline* watch = nullptr;              // the exchange's own: its response timeouts
+};
+
 struct ExchangeSettings {
   std::chrono::seconds io_timeout{30};  // per read of request body and per write of the response
   bool keep_alive = true;               // what the caller asked for and the server allows
+  ExchangeDeadlines deadlines;
 };
 
 // Called once, on the stream's executor, when the exchange is over and no longer touches the

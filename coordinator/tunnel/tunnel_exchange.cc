@@ -56,7 +56,8 @@ void AppendClean(std::string& out, std::string_view v) {
 }
 
 template <class Stream>
-class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<Stream>> {
+class TunnelExchange final : public net::LazyDeadline::Target,
+                             public std::enable_shared_from_this<TunnelExchange<Stream>> {
  public:
   TunnelExchange(Stream& stream, beast::flat_buffer& buffer, http::request_parser<http::string_body>& header_parser,
                  Request req, TunnelHub& hub, ExchangeSettings settings, std::shared_ptr<void> owner, ExchangeDone done)
@@ -71,6 +72,12 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
         done_(std::move(done)),
         timer_(stream.get_executor()) {
     if constexpr (std::is_same_v<Stream, TcpStream>) reads_.Enable();  // the server set TCP_INQ on it
+  }
+
+  ~TunnelExchange() {
+    // Not finished (the io_context is going away, say) while the session lives: its watch must
+    // not call us.
+    if (owner_) settings_.deadlines.watch->Clear();
   }
 
   void Start() {
@@ -171,15 +178,24 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
 
   // 504 unless the agent makes progress (takes kProgressStep of request body, or answers) within
   // the response timeout: a long upload is not a slow upstream.
-  void ArmResponseTimer() {
-    timer_.expires_after(hub_.options().response_timeout);
-    timer_.async_wait([self = this->shared_from_this(), attempt = attempt_](beast::error_code ec) {
-      if (ec || self->finished_ || self->attempt_ != attempt || self->got_head_) return;
-      self->CancelStream();
-      self->Fail(TunnelTimeout(self->head_->upstream,
-                               "no response within " +
-                                   std::to_string(self->hub_.options().response_timeout.count() / 1000) + " s"));
-    });
+  void ArmResponseTimer() { settings_.deadlines.watch->SetAfter(hub_.options().response_timeout, *this); }
+
+  // The watch: before the response head, the response timer; after it, the idle timer.
+  void OnDeadline() override {
+    if (finished_) return;
+    if (got_head_) return OnIdleTimer();
+    CancelStream();
+    Fail(TunnelTimeout(head_->upstream,
+                       "no response within " + std::to_string(hub_.options().response_timeout.count() / 1000) + " s"));
+  }
+
+  // The caller's connection has io_timeout for each read and write of ours (the session closes
+  // it when that passes); a read and a write may be pending together.
+  void ExpectCallerIo() {
+    settings_.deadlines.caller_io->SetAfter(settings_.io_timeout, *settings_.deadlines.on_caller_io);
+  }
+  void CallerIoDone() {
+    if (!reading_ && !writing_) settings_.deadlines.caller_io->Clear();
   }
 
   // Another agent, if the rules allow it; else `error`.
@@ -248,11 +264,12 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
       // The caller waits for this before it sends its body (curl does, above 1 KiB).
       need_continue_ = false;
       static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      beast::get_lowest_layer(stream_).expires_after(settings_.io_timeout);
+      ExpectCallerIo();
       wrote_last_ = true;
       asio::async_write(stream_, asio::buffer(kContinue, sizeof kContinue - 1),
                         [self = this->shared_from_this()](beast::error_code ec, size_t) {
                           self->reading_ = false;
+                          self->CallerIoDone();
                           if (self->finished_) return self->TryComplete();
                           if (ec) return self->Abort("write 100-continue: " + ec.message(), true);
                           self->PumpBody();
@@ -263,7 +280,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     chunk_.resize(want);
     parser_.get().body().data = chunk_.data();
     parser_.get().body().size = want;
-    beast::get_lowest_layer(stream_).expires_after(settings_.io_timeout);
+    ExpectCallerIo();
     http::async_read_some(reads_, buffer_, parser_,
                           [self = this->shared_from_this(), want](beast::error_code ec, size_t) {
                             self->OnBodyRead(ec, want);
@@ -272,6 +289,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
 
   void OnBodyRead(beast::error_code ec, size_t want) {
     reading_ = false;
+    CallerIoDone();
     wrote_last_ = false;
     if (ec == http::error::need_buffer) ec = {};
     if (finished_) return TryComplete();
@@ -429,7 +447,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     payloads_ = 0;
     buffers_.clear();
     for (const std::string& s : inflight_) buffers_.emplace_back(s.data(), s.size());
-    beast::get_lowest_layer(stream_).expires_after(settings_.io_timeout);
+    ExpectCallerIo();
     wrote_last_ = true;
     asio::async_write(stream_, buffers_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       self->OnWrite(ec);
@@ -438,6 +456,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
 
   void OnWrite(beast::error_code ec) {
     writing_ = false;
+    CallerIoDone();
     inflight_.clear();
     const size_t consumed = inflight_payload_;
     inflight_payload_ = 0;
@@ -521,11 +540,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
   // RESET kCancel, and the caller's response is cut short.
   void ArmIdleTimer() {
     Progress();
-    timer_.expires_after(hub_.options().response_timeout);
-    timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
-      if (ec || self->finished_) return;
-      self->OnIdleTimer();
-    });
+    settings_.deadlines.watch->SetAfter(hub_.options().response_timeout, *this);
   }
 
   void OnIdleTimer() {
@@ -537,11 +552,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     if (caller_paced || idle < timeout) {
       if (caller_paced) Progress();
       const auto wait = caller_paced ? timeout : timeout - std::chrono::duration_cast<std::chrono::milliseconds>(idle);
-      timer_.expires_after(wait);
-      timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
-        if (ec || self->finished_) return;
-        self->OnIdleTimer();
-      });
+      settings_.deadlines.watch->SetAfter(wait, *this);
       return;
     }
     CancelStream();
@@ -552,7 +563,8 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
     if (finished_) return;
     finished_ = true;
     error_ = std::move(error);
-    timer_.cancel();
+    settings_.deadlines.watch->Clear();
+    timer_.cancel();  // a busy poll's
     if (!StreamOver()) CancelStream();
     ReleaseLink();
     if (reading_) {
@@ -584,7 +596,7 @@ class TunnelExchange final : public std::enable_shared_from_this<TunnelExchange<
   const ExchangeSettings settings_;
   std::shared_ptr<void> owner_;
   ExchangeDone done_;
-  asio::steady_timer timer_;
+  asio::steady_timer timer_;  // between polls while every agent is busy
 
   std::shared_ptr<const protocol::RequestHead> head_;  // shared with the link: no copy per attempt
   std::string pool_id_;

@@ -116,6 +116,7 @@ class TunnelExchangeTest : public ::testing::Test {
     ServerOptions options;
     options.tls = false;
     options.threads = 2;
+    options.idle_timeout = idle_timeout;
     server = std::make_unique<HttpServer>(*pipeline, options, hub.get());
     ASSERT_TRUE(server->Start().ok());
     agent = std::make_unique<FakeAgent>(server->port(), agent_token);
@@ -161,6 +162,15 @@ class TunnelExchangeTest : public ::testing::Test {
   std::unique_ptr<HttpServer> server;
   std::unique_ptr<FakeAgent> agent;
   asio::io_context ioc;
+  std::chrono::seconds idle_timeout{75};  // the server's keep-alive wait, set before SetUp
+};
+
+class TunnelExchangeIdleTest : public TunnelExchangeTest {
+ protected:
+  void SetUp() override {
+    idle_timeout = 1s;
+    TunnelExchangeTest::SetUp();
+  }
 };
 
 TEST_F(TunnelExchangeTest, TooManyHeaderFieldsAre431AndNeverReachTheAgent) {
@@ -293,6 +303,41 @@ TEST_F(TunnelExchangeTest, AResponseThatStallsIsCutAfterTheResponseTimeout) {
       break;
     }
   }
+}
+
+// The connection's deadlines are set once and moved by each request (shared/net/lazy_deadline.h):
+// they must follow the requests, not fire from when they were first set. Four requests 800 ms
+// apart, each answered after 300 ms, on one keep-alive connection: longer in all than the idle
+// timeout and the response timeout (1 s each), neither of which any single wait reaches. Then the
+// connection, idle, is closed after the idle timeout.
+TEST_F(TunnelExchangeIdleTest, AKeepAliveConnectionLivesWhileUsedAndIsClosedOnceIdle) {
+  auto caller = Call("GET", "0");
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) {
+      std::this_thread::sleep_for(500ms);
+      const std::string req = "GET /api/v1/agentPools/" + pool_id + "/tunnel/svc/" + std::to_string(i) +
+                              " HTTP/1.1\r\nHost: kh.test\r\nAuthorization: SSWS " + admin_token + "\r\n\r\n";
+      asio::write(*caller, asio::buffer(req));
+    }
+    auto head = agent->Expect<protocol::RequestHead>();
+    EXPECT_EQ(head.target, "/" + std::to_string(i));
+    std::this_thread::sleep_for(300ms);
+    agent->Send(protocol::ResponseHead{head.stream, false, 200, {{"Content-Length", "2"}}});
+    agent->Send(protocol::Data{head.stream, true, "ok"});
+    std::string response;
+    char buf[4096];
+    beast::error_code ec;
+    while (response.find("\r\n\r\nok") == std::string::npos && !ec) {
+      response.append(buf, caller->read_some(asio::buffer(buf), ec));
+    }
+    ASSERT_FALSE(ec) << "request " << i << ": " << ec.message() << ": " << response;
+    EXPECT_EQ(response.rfind("HTTP/1.1 200", 0), 0u) << "request " << i << ": " << response;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(ReadAll(*caller), "");
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 900ms);
+  EXPECT_LT(took, 5s);
 }
 
 }  // namespace
