@@ -23,6 +23,7 @@
 #include "shared/protocol/http_fields.h"
 #include "shared/log/log.h"
 #include "shared/net/drained_read.h"
+#include "shared/net/send_now.h"
 
 namespace keyhole::coord {
 
@@ -446,9 +447,22 @@ class TunnelExchange final : public net::LazyDeadline::Target,
     inflight_payload_ = payloads_;
     payloads_ = 0;
     buffers_.clear();
-    for (const std::string& s : inflight_) buffers_.emplace_back(s.data(), s.size());
-    ExpectCallerIo();
+    size_t total = 0;
+    for (const std::string& s : inflight_) {
+      buffers_.emplace_back(s.data(), s.size());
+      total += s.size();
+    }
     wrote_last_ = true;
+    if constexpr (std::is_same_v<Stream, TcpStream>) {
+      // Written here if the socket has room (shared/net/send_now.h); the rest, if any, below.
+      beast::error_code ec;
+      const size_t sent = net::SendNow(stream_.socket().native_handle(), buffers_, ec);
+      if (ec != asio::error::would_block) {
+        if (ec || sent == total) return OnWrite(ec);
+        net::ConsumeFront(buffers_, sent);
+      }
+    }
+    ExpectCallerIo();
     asio::async_write(stream_, buffers_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       self->OnWrite(ec);
     });
