@@ -138,6 +138,7 @@ class HttpExchange final : public UpstreamExchange,
 
   void OnDeadline() override {
     deadline_on_ = nullptr;
+    auto self = shared_from_this();  // Fail tells the sink, which may drop its hold on us
     if (!finished_) CheckDeadlines();
   }
 

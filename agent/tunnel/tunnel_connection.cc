@@ -19,6 +19,7 @@
 
 #include "agent/activation/coordinator_url.h"
 #include "agent/forward/http_head.h"
+#include "shared/net/lazy_deadline.h"
 #include "shared/rest/server_trust.h"
 
 namespace keyhole::agent {
@@ -78,7 +79,9 @@ std::string Seconds(std::chrono::milliseconds d) {
 }
 
 template <bool kTls>
-class WsTunnel final : public TunnelConnection, public std::enable_shared_from_this<WsTunnel<kTls>> {
+class WsTunnel final : public TunnelConnection,
+                       public net::LazyDeadline::Target,
+                       public std::enable_shared_from_this<WsTunnel<kTls>> {
   // On the io_context's own executor type rather than any_io_executor (as UpstreamConnection).
   using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
   using Next = std::conditional_t<kTls, ssl::stream<Socket>, Socket>;
@@ -169,11 +172,12 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
           req.set(http::field::sec_websocket_protocol, protocol::kWebSocketSubprotocol);
         }));
     // Beast's own deadlines: the upgrade and the closing handshake (the dial deadline covers the
-    // first too), and a connection on which nothing at all arrives for longer than the ping rule
-    // allows. WebSocket pings are not used (the protocol has its own).
+    // first too). Not its idle timeout, which re-arms a timer at every read: a connection on which
+    // nothing at all arrives for longer than the ping rule allows is `silence_`'s. WebSocket
+    // pings are not used (the protocol has its own).
     websocket::stream_base::timeout limits;
     limits.handshake_timeout = timeouts_.connect;
-    limits.idle_timeout = timeouts_.ping_interval + 2 * timeouts_.ping_timeout;
+    limits.idle_timeout = websocket::stream_base::none();
     limits.keep_alive_pings = false;
     ws_.set_option(limits);
     ws_.async_handshake(response_, url_.host_header, url_.target,
@@ -235,7 +239,17 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
   // --- running ---
 
   void DoRead() {
+    if (!silence_) silence_.emplace(io_.get_executor());
+    silence_->SetAfter(timeouts_.ping_interval + 2 * timeouts_.ping_timeout, *this);
     ws_.async_read(read_buffer_, [self = this->shared_from_this()](error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnDeadline() override {
+    auto self = this->shared_from_this();
+    if (!ended_) {
+      Fail("nothing heard from the coordinator for " +
+           Seconds(timeouts_.ping_interval + 2 * timeouts_.ping_timeout));
+    }
   }
 
   void OnRead(error_code ec) {
@@ -385,6 +399,7 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
     if (ended_) return;
     ended_ = true;
     error_code ignored;
+    if (silence_) silence_->Clear();
     resolver_.cancel();
     deadline_.cancel();
     ping_timer_.cancel();
@@ -418,6 +433,7 @@ class WsTunnel final : public TunnelConnection, public std::enable_shared_from_t
   beast::flat_buffer read_buffer_;
   std::string write_buffer_;
   std::optional<TunnelSession> session_;
+  std::optional<net::LazyDeadline> silence_;  // from each read: the coordinator's silence
   std::optional<protocol::Close> drain_close_;
   TunnelOutcome pending_outcome_;
   SteadyClock::time_point up_since_{};

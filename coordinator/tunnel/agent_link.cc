@@ -26,6 +26,7 @@
 #include "coordinator/tunnel/tunnel_endpoints.h"
 #include "shared/log/log.h"
 #include "shared/protocol/flow_window.h"
+#include "shared/net/lazy_deadline.h"
 #include "shared/protocol/lanes.h"
 
 #ifndef KEYHOLE_VERSION
@@ -123,7 +124,9 @@ int64_t MonoMillis(const Clock& clock) {
 }
 
 template <class Stream>
-class AgentLink final : public AgentLinkBase, public std::enable_shared_from_this<AgentLink<Stream>> {
+class AgentLink final : public AgentLinkBase,
+                        public net::LazyDeadline::Target,
+                        public std::enable_shared_from_this<AgentLink<Stream>> {
  public:
   AgentLink(Stream stream, TunnelHub& hub)
       : ws_(std::move(stream)), hub_(hub), options_(hub.options()), conn_recv_(options_.connection_window) {
@@ -135,8 +138,10 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = std::chrono::seconds(10);
-    // Our own idle rule (the hub's sweep, with a CLOSE frame) comes first; this is the backstop.
-    timeouts.idle_timeout = options_.ping_timeout * 2;
+    // No idle timeout of Beast's: it re-arms a timer at every read (an insert, a cancel and a
+    // handler run per batch). Our own idle rule (the hub's sweep, with a CLOSE frame) comes first;
+    // the backstop is `silence_`, below.
+    timeouts.idle_timeout = websocket::stream_base::none();
     timeouts.keep_alive_pings = false;
     ws_.set_option(timeouts);
     ws_.set_option(websocket::stream_base::decorator([lane](websocket::response_type& res) {
@@ -229,7 +234,17 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   }
 
   void DoRead() {
+    if (!silence_) silence_.emplace(ws_.get_executor());
+    silence_->SetAfter(options_.ping_timeout * 2, *this);
     ws_.async_read(rd_, beast::bind_front_handler(&AgentLink::OnRead, this->shared_from_this()));
+  }
+
+  // Nothing at all from the agent for twice the ping timeout, the hub's sweep notwithstanding.
+  void OnDeadline() override {
+    auto self = this->shared_from_this();
+    if (torn_down_) return;
+    LogWarning("tunnel: agent " + agent_id + " silent; closing its connection");
+    TearDown("the agent's connection fell silent");
   }
 
   void OnRead(beast::error_code ec, size_t) {
@@ -716,6 +731,10 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
     retiring.store(true);
     hub_.Remove(this);
     if (timer_) timer_->cancel();
+    // The guard's wait holds the link: without this a link torn down with a write guard armed
+    // would live on (and keep a stopping server's worker busy) until it fires.
+    ++guard_gen_;
+    if (guard_) guard_->cancel();
     LoseStreams(reason);
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
@@ -785,6 +804,7 @@ class AgentLink final : public AgentLinkBase, public std::enable_shared_from_thi
   bool writing_ = false;
   std::chrono::steady_clock::time_point write_started_{};
   std::optional<asio::steady_timer> guard_;  // write timeout, then close deadline
+  std::optional<net::LazyDeadline> silence_;  // from each read: the agent's silence (the backstop)
   uint64_t guard_gen_ = 0;                   // the wait that counts
   bool guard_armed_ = false;
   bool closing_deadline_ = false;

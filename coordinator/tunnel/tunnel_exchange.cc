@@ -152,6 +152,9 @@ class TunnelExchange final : public net::LazyDeadline::Target,
       case PickOutcome::kNoAgent:
         return Fail(tried_.empty() || !last_error_ ? TunnelNoAgent(pool_id_, upstream) : std::move(*last_error_));
       case PickOutcome::kBusy: {
+        // A retry's wait for a free agent is not the last agent's silence: the response timer
+        // starts again once one is picked.
+        settings_.deadlines.watch->Clear();
         if (busy_waited_ >= kBusyWait) return Fail(TunnelBusy(pool_id_));
         const auto poll = std::min(busy_poll_, kBusyWait - busy_waited_);
         busy_waited_ += poll;
@@ -184,19 +187,25 @@ class TunnelExchange final : public net::LazyDeadline::Target,
   // The watch: before the response head, the response timer; after it, the idle timer.
   void OnDeadline() override {
     if (finished_) return;
+    auto self = this->shared_from_this();  // what follows may release the last other owner
     if (got_head_) return OnIdleTimer();
     CancelStream();
     Fail(TunnelTimeout(head_->upstream,
                        "no response within " + std::to_string(hub_.options().response_timeout.count() / 1000) + " s"));
   }
 
-  // The caller's connection has io_timeout for each read and write of ours (the session closes
-  // it when that passes); a read and a write may be pending together.
-  void ExpectCallerIo() {
-    settings_.deadlines.caller_io->SetAfter(settings_.io_timeout, *settings_.deadlines.on_caller_io);
+  // The caller's connection has io_timeout for each read and each write of ours (the session
+  // closes it when one passes). A read and a write may be pending together: the connection's
+  // deadline is the earlier of theirs.
+  void CallerIoStarted(net::LazyDeadline::Clock::time_point& since) {
+    since = net::LazyDeadline::Clock::now();
+    SetCallerDeadline();
   }
-  void CallerIoDone() {
-    if (!reading_ && !writing_) settings_.deadlines.caller_io->Clear();
+  void SetCallerDeadline() {
+    const ExchangeDeadlines& d = settings_.deadlines;
+    if (!reading_ && !writing_) return d.caller_io->Clear();
+    const auto first = !writing_ ? read_since_ : !reading_ ? write_since_ : std::min(read_since_, write_since_);
+    d.caller_io->Set(first + settings_.io_timeout, *d.on_caller_io);
   }
 
   // Another agent, if the rules allow it; else `error`.
@@ -265,12 +274,12 @@ class TunnelExchange final : public net::LazyDeadline::Target,
       // The caller waits for this before it sends its body (curl does, above 1 KiB).
       need_continue_ = false;
       static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      ExpectCallerIo();
+      CallerIoStarted(read_since_);
       wrote_last_ = true;
       asio::async_write(stream_, asio::buffer(kContinue, sizeof kContinue - 1),
                         [self = this->shared_from_this()](beast::error_code ec, size_t) {
                           self->reading_ = false;
-                          self->CallerIoDone();
+                          self->SetCallerDeadline();
                           if (self->finished_) return self->TryComplete();
                           if (ec) return self->Abort("write 100-continue: " + ec.message(), true);
                           self->PumpBody();
@@ -281,7 +290,7 @@ class TunnelExchange final : public net::LazyDeadline::Target,
     chunk_.resize(want);
     parser_.get().body().data = chunk_.data();
     parser_.get().body().size = want;
-    ExpectCallerIo();
+    CallerIoStarted(read_since_);
     http::async_read_some(reads_, buffer_, parser_,
                           [self = this->shared_from_this(), want](beast::error_code ec, size_t) {
                             self->OnBodyRead(ec, want);
@@ -290,7 +299,7 @@ class TunnelExchange final : public net::LazyDeadline::Target,
 
   void OnBodyRead(beast::error_code ec, size_t want) {
     reading_ = false;
-    CallerIoDone();
+    SetCallerDeadline();
     wrote_last_ = false;
     if (ec == http::error::need_buffer) ec = {};
     if (finished_) return TryComplete();
@@ -462,7 +471,7 @@ class TunnelExchange final : public net::LazyDeadline::Target,
         net::ConsumeFront(buffers_, sent);
       }
     }
-    ExpectCallerIo();
+    CallerIoStarted(write_since_);
     asio::async_write(stream_, buffers_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       self->OnWrite(ec);
     });
@@ -470,7 +479,7 @@ class TunnelExchange final : public net::LazyDeadline::Target,
 
   void OnWrite(beast::error_code ec) {
     writing_ = false;
-    CallerIoDone();
+    SetCallerDeadline();
     inflight_.clear();
     const size_t consumed = inflight_payload_;
     inflight_payload_ = 0;
@@ -637,6 +646,7 @@ class TunnelExchange final : public net::LazyDeadline::Target,
   bool body_complete_ = true;  // all of it read from the caller
   bool need_continue_ = false;
   bool reading_ = false;  // a read (or the 100 Continue write) is in flight
+  net::LazyDeadline::Clock::time_point read_since_{};  // when it started
   bool end_sent_ = true;
   size_t credit_ = 0;
   std::string chunk_;
@@ -658,6 +668,7 @@ class TunnelExchange final : public net::LazyDeadline::Target,
   size_t inflight_payload_ = 0;
   boost::container::small_vector<asio::const_buffer, 4> buffers_;
   bool writing_ = false;
+  net::LazyDeadline::Clock::time_point write_since_{};  // when the pending async write started
   bool write_posted_ = false;
   bool in_delivery_ = false;  // between the link's response calls and OnDeliveryEnd
   bool write_due_ = false;    // Write() during them: DoWrite at OnDeliveryEnd

@@ -27,7 +27,7 @@ class LazyDeadline {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // What a passed deadline calls, once per Set(), on the executor's thread.
+  // What a passed deadline calls: at most once, for the latest Set(), on the executor's thread.
   class Target {
    public:
     virtual void OnDeadline() = 0;

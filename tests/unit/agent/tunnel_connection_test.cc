@@ -275,6 +275,29 @@ TEST_F(TunnelConnectionTest, ASilentCoordinatorFailsThePingDeadline) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1400ms);
 }
 
+// The connection's silence deadline (nothing at all from the coordinator for ping_interval + 2 x
+// ping_timeout: 800 ms here) moves with every read (shared/net/lazy_deadline.h): a coordinator
+// that answers each ping keeps the connection for twice that, and it ends when the coordinator
+// closes it, not before.
+TEST_F(TunnelConnectionTest, ACoordinatorThatAnswersItsPingsKeepsTheConnection) {
+  ScriptedCoordinator coordinator([](tcp::socket& socket, http::request<http::string_body>& req) {
+    websocket::stream<tcp::socket&> ws(socket);
+    AcceptAndHello(ws, req, nullptr);
+    const auto until = std::chrono::steady_clock::now() + 1600ms;
+    while (std::chrono::steady_clock::now() < until) {
+      for (const auto& f : ReadFrames(ws)) {
+        if (auto* ping = std::get_if<protocol::Ping>(&f)) ws.write(asio::buffer(Encode(protocol::Pong{ping->opaque})));
+      }
+    }
+    ws.close(websocket::close_code::normal);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto o = Run(coordinator.url(), {}, {.connect = 3s, .ping_interval = 200ms, .ping_timeout = 300ms});
+  ASSERT_TRUE(o.has_value());
+  EXPECT_THAT(o->reason, ::testing::HasSubstr("closed")) << o->reason;
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 1500ms) << o->reason;
+}
+
 TEST_F(TunnelConnectionTest, DrainEndsWithAClose) {
   std::optional<protocol::Close> seen;
   ScriptedCoordinator coordinator([&](tcp::socket& socket, http::request<http::string_body>& req) {

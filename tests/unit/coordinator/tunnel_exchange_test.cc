@@ -109,6 +109,7 @@ class TunnelExchangeTest : public ::testing::Test {
 
     TunnelOptions tunnel_options;
     tunnel_options.response_timeout = 1s;
+    tunnel_options.ping_timeout = ping_timeout;
     hub = std::make_unique<TunnelHub>(services.clock, tunnel_options);
     handler = std::make_unique<TunnelHandler>(*services.registry, *hub);
     handler->Register(router);
@@ -163,6 +164,15 @@ class TunnelExchangeTest : public ::testing::Test {
   std::unique_ptr<FakeAgent> agent;
   asio::io_context ioc;
   std::chrono::seconds idle_timeout{75};  // the server's keep-alive wait, set before SetUp
+  std::chrono::milliseconds ping_timeout{60s};  // the hub's, set before SetUp
+};
+
+class TunnelLinkSilenceTest : public TunnelExchangeTest {
+ protected:
+  void SetUp() override {
+    ping_timeout = 300ms;
+    TunnelExchangeTest::SetUp();
+  }
 };
 
 class TunnelExchangeIdleTest : public TunnelExchangeTest {
@@ -337,6 +347,24 @@ TEST_F(TunnelExchangeIdleTest, AKeepAliveConnectionLivesWhileUsedAndIsClosedOnce
   EXPECT_EQ(ReadAll(*caller), "");
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_GE(took, 900ms);
+  EXPECT_LT(took, 5s);
+}
+
+// The link's own backstop to the hub's idle sweep (which does not run here): a connection on
+// which nothing arrives from the agent for twice the ping timeout is closed, and one on which the
+// agent keeps talking is not, however long it lives: each read moves the deadline
+// (shared/net/lazy_deadline.h) that Beast's idle timeout, re-armed per read, used to keep.
+TEST_F(TunnelLinkSilenceTest, ATalkingAgentConnectionStaysAndASilentOneIsClosed) {
+  for (uint64_t i = 0; i < 8; ++i) {  // 1.6 s: longer than any single deadline (600 ms)
+    agent->Send(protocol::Ping{i});
+    std::this_thread::sleep_for(200ms);
+    ASSERT_EQ(hub->size(), 1u) << "closed after " << i << " pings";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  while (hub->size() != 0 && std::chrono::steady_clock::now() - start < 5s) std::this_thread::sleep_for(10ms);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(hub->size(), 0u);
+  EXPECT_GE(took, 300ms);  // 600 ms after the last PING, which was 200 ms before `start`
   EXPECT_LT(took, 5s);
 }
 
