@@ -138,7 +138,8 @@ class Session : public SessionBase,
     beast::get_lowest_layer(stream_).socket().close(ignored);
   }
 
-  // A read or write starts: `timeout` from now for it (a deadline of each length).
+  // A read or write of a request starts: request_timeout from now for it. Between requests the
+  // wait is idle_deadline_'s (one LazyDeadline per length: moving between them arms nothing).
   void ExpectIo() { io_deadline_.SetAfter(shared_.options.request_timeout, *this); }
   void NoDeadlines() {
     io_deadline_.Clear();
