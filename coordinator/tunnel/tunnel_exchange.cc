@@ -563,7 +563,7 @@ class TunnelExchange final : public net::LazyDeadline::Target,
   // RESET kCancel, and the caller's response is cut short.
   void ArmIdleTimer() {
     Progress();
-    settings_.deadlines.watch->SetAfter(hub_.options().response_timeout, *this);
+    settings_.deadlines.watch->Set(last_progress_ + hub_.options().response_timeout, *this);  // one clock read
   }
 
   void OnIdleTimer() {
