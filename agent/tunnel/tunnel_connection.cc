@@ -92,7 +92,8 @@ class WsTunnel final : public TunnelConnection,
            std::shared_ptr<rest::ServerTrust> trust)
       : io_(io), pool_(pool), endpoint_(std::move(endpoint)), url_(std::move(url)), session_options_(std::move(session)),
         timeouts_(timeouts), events_(std::move(events)), ctx_(std::move(ctx)), trust_(std::move(trust)),
-        ws_(MakeWs(io, ctx_.get())), resolver_(io), deadline_(io), ping_timer_(io), pong_timer_(io) {
+        ws_(MakeWs(io, ctx_.get())), resolver_(io), deadline_(io), ping_timer_(io), pong_timer_(io),
+        silence_(io.get_executor()) {
     // Asio sets SSL_MODE_RELEASE_BUFFERS on every SSL object: OpenSSL then frees its 16 KiB read
     // and write record buffers whenever they drain and allocates them again for the next record,
     // two large malloc/free pairs per batch of frames. An agent holds one or a few links: keep them.
@@ -239,8 +240,7 @@ class WsTunnel final : public TunnelConnection,
   // --- running ---
 
   void DoRead() {
-    if (!silence_) silence_.emplace(io_.get_executor());
-    silence_->SetAfter(timeouts_.ping_interval + 2 * timeouts_.ping_timeout, *this);
+    silence_.SetAfter(timeouts_.ping_interval + 2 * timeouts_.ping_timeout, *this);
     ws_.async_read(read_buffer_, [self = this->shared_from_this()](error_code ec, size_t) { self->OnRead(ec); });
   }
 
@@ -399,7 +399,7 @@ class WsTunnel final : public TunnelConnection,
     if (ended_) return;
     ended_ = true;
     error_code ignored;
-    if (silence_) silence_->Clear();
+    silence_.Clear();
     resolver_.cancel();
     deadline_.cancel();
     ping_timer_.cancel();
@@ -433,7 +433,7 @@ class WsTunnel final : public TunnelConnection,
   beast::flat_buffer read_buffer_;
   std::string write_buffer_;
   std::optional<TunnelSession> session_;
-  std::optional<net::LazyDeadline> silence_;  // from each read: the coordinator's silence
+  net::LazyDeadline silence_;  // from each read: the coordinator's silence
   std::optional<protocol::Close> drain_close_;
   TunnelOutcome pending_outcome_;
   SteadyClock::time_point up_since_{};

@@ -129,7 +129,8 @@ class AgentLink final : public AgentLinkBase,
                         public std::enable_shared_from_this<AgentLink<Stream>> {
  public:
   AgentLink(Stream stream, TunnelHub& hub)
-      : ws_(std::move(stream)), hub_(hub), options_(hub.options()), conn_recv_(options_.connection_window) {
+      : ws_(std::move(stream)), hub_(hub), options_(hub.options()), silence_(ws_.get_executor()),
+        conn_recv_(options_.connection_window) {
     home = &asio::query(ws_.get_executor(), asio::execution::context_as<asio::execution_context&>);
   }
 
@@ -234,8 +235,7 @@ class AgentLink final : public AgentLinkBase,
   }
 
   void DoRead() {
-    if (!silence_) silence_.emplace(ws_.get_executor());
-    silence_->SetAfter(options_.ping_timeout * 2, *this);
+    silence_.SetAfter(options_.ping_timeout * 2, *this);
     ws_.async_read(rd_, beast::bind_front_handler(&AgentLink::OnRead, this->shared_from_this()));
   }
 
@@ -804,7 +804,7 @@ class AgentLink final : public AgentLinkBase,
   bool writing_ = false;
   std::chrono::steady_clock::time_point write_started_{};
   std::optional<asio::steady_timer> guard_;  // write timeout, then close deadline
-  std::optional<net::LazyDeadline> silence_;  // from each read: the agent's silence (the backstop)
+  net::LazyDeadline silence_;  // from each read: the agent's silence (the backstop)
   uint64_t guard_gen_ = 0;                   // the wait that counts
   bool guard_armed_ = false;
   bool closing_deadline_ = false;
